@@ -1,0 +1,104 @@
+"""YAML with positions: PyYAML's composer (libyaml when present) turned into plain span nodes."""
+from __future__ import annotations
+
+import yaml
+
+from wizard.errors import TreeError
+from wizard.locate.jsonspan import JNode
+from wizard.locate.views import View
+
+try:  # libyaml is ~10x faster; both give character indices
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+def parse_yaml_stream(view: View) -> list[JNode | None]:
+    """Every document of the view's text as span nodes. Duplicate keys are errors."""
+    try:
+        roots = list(yaml.compose_all(view.text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = view.where(mark.index) if mark is not None else view.file.rel
+        raise TreeError(f"not valid YAML: {exc.problem or exc.context}", where=where) from None
+    except yaml.YAMLError as exc:
+        raise TreeError(f"not valid YAML: {exc}", where=view.file.rel) from None
+    return [_convert(view, root) if root is not None else None for root in roots]
+
+
+def parse_yaml_single(view: View) -> JNode | None:
+    docs = parse_yaml_stream(view)
+    docs = [d for d in docs if d is not None]
+    if len(docs) > 1:
+        raise TreeError("expected one YAML document, found several", where=view.where(0))
+    return docs[0] if docs else None
+
+
+def _convert(view: View, node) -> JNode:
+    memo: dict[int, JNode] = {}
+
+    def conv(n) -> JNode:
+        got = memo.get(id(n))
+        if got is not None:
+            return got
+        if isinstance(n, yaml.ScalarNode):
+            out = JNode("scalar", n.start_mark.index, n.end_mark.index, n.value, n.style or "")
+            out.tag = n.tag  # type: ignore[attr-defined]
+        elif isinstance(n, yaml.SequenceNode):
+            out = JNode("seq", n.start_mark.index, n.end_mark.index, [], "[" if n.flow_style else "")
+            memo[id(n)] = out
+            out.value = [conv(x) for x in n.value]
+        else:
+            out = JNode("map", n.start_mark.index, n.end_mark.index, [], "{" if n.flow_style else "")
+            memo[id(n)] = out
+            seen: dict[str, int] = {}
+            items = []
+            for k, v in n.value:
+                ck = conv(k)
+                if ck.kind == "scalar" and k.tag != "tag:yaml.org,2002:merge":
+                    if ck.value in seen:
+                        raise TreeError(
+                            f"duplicate key {ck.value!r} (first at line {view.line_of(seen[ck.value])})",
+                            where=view.where(ck.start))
+                    seen[ck.value] = ck.start
+                items.append((ck, conv(v)))
+            out.value = items
+        memo[id(n)] = out
+        return out
+
+    return conv(node)
+
+
+def map_get(node: JNode | None, key: str) -> JNode | None:
+    if node is None or node.kind != "map":
+        return None
+    for k, v in node.value:
+        if k.kind == "scalar" and k.value == key:
+            return v
+    return None
+
+
+def map_key(node: JNode | None, key: str) -> JNode | None:
+    if node is None or node.kind != "map":
+        return None
+    for k, _ in node.value:
+        if k.kind == "scalar" and k.value == key:
+            return k
+    return None
+
+
+def scalar(node: JNode | None) -> str | None:
+    if node is None or node.kind != "scalar":
+        return None
+    return node.value if isinstance(node.value, str) else None
+
+
+def object_id(doc: JNode | None) -> tuple[str, str, str] | None:
+    """(apiVersion, kind, name) of a Kubernetes object document, else None."""
+    if doc is None or doc.kind != "map":
+        return None
+    kind = scalar(map_get(doc, "kind"))
+    name = scalar(map_get(map_get(doc, "metadata"), "name"))
+    if not kind:
+        return None
+    return scalar(map_get(doc, "apiVersion")) or "", kind, name or ""

@@ -1,0 +1,103 @@
+"""Walk every value of the tree (not comments): for placeholder tokens, stray domains, markers."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from wizard.catalog import TOKEN_IDS, TOKEN_RE
+from wizard.errors import TreeError
+from wizard.locate.jsonspan import JNode
+from wizard.locate.resolve import Tree
+from wizard.write import TEMP_PREFIX
+
+TEXT_SUFFIXES = (".yaml", ".yml", ".json", ".cfg", ".conf", ".sql", ".sh", ".env", ".txt", ".ini", ".toml")
+_COMMENT_LINE = re.compile(r"^\s*(#|--|//|;)")
+_TRAILING_COMMENT = re.compile(r"\s#.*$")
+
+
+@dataclass(frozen=True)
+class ValueText:
+    file: str
+    line: int
+    text: str
+    key: str = ""  # the YAML key path or "" when unknown
+
+
+def tree_files(tree: Tree) -> list[str]:
+    out = []
+    root = str(tree.root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".git"))
+        for name in sorted(filenames):
+            if name.startswith(TEMP_PREFIX):
+                continue
+            rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
+            out.append(rel)
+    return out
+
+
+def value_texts(tree: Tree, rel: str) -> Iterator[ValueText]:
+    if rel.endswith((".yaml", ".yml")):
+        view, docs = tree.yaml_docs(rel)
+        for doc in docs:
+            if doc is not None:
+                yield from _walk_yaml(view, doc, rel, "")
+    elif rel.endswith(".json"):
+        view, doc = tree.json_doc(rel)
+        yield from _walk_json(view, doc, rel)
+    elif rel.endswith(TEXT_SUFFIXES) or "." not in rel.rsplit("/", 1)[-1]:
+        f = tree.file(rel)
+        for i, line in enumerate(f.text.split("\n"), 1):
+            if not _COMMENT_LINE.match(line):
+                yield ValueText(rel, i, _TRAILING_COMMENT.sub("", line))
+
+
+def _walk_yaml(view, node: JNode, rel: str, path: str) -> Iterator[ValueText]:
+    if node.kind == "map":
+        for k, v in node.value:
+            yield from _walk_yaml(view, v, rel, f"{path}.{k.value}" if path else str(k.value))
+    elif node.kind == "seq":
+        for i, x in enumerate(node.value):
+            yield from _walk_yaml(view, x, rel, f"{path}[{i}]")
+    elif isinstance(node.value, str):
+        if node.style in ("|", ">"):
+            first = view.line_of(node.start) + 1
+            for i, line in enumerate(node.value.split("\n")):
+                if line and not _COMMENT_LINE.match(line):
+                    yield ValueText(rel, first + i, _TRAILING_COMMENT.sub("", line), path)
+        else:
+            yield ValueText(rel, view.line_of(node.start), node.value, path)
+
+
+def _walk_json(view, node: JNode, rel: str) -> Iterator[ValueText]:
+    if node.kind == "map":
+        for k, v in node.value:
+            yield ValueText(rel, view.line_of(k.start), k.value)
+            yield from _walk_json(view, v, rel)
+    elif node.kind == "seq":
+        for x in node.value:
+            yield from _walk_json(view, x, rel)
+    elif isinstance(node.value, str):
+        yield ValueText(rel, view.line_of(node.start), node.value)
+
+
+def all_value_texts(tree: Tree, errors: list | None = None) -> Iterator[ValueText]:
+    for rel in tree_files(tree):
+        try:
+            yield from value_texts(tree, rel)
+        except TreeError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+
+
+def placeholder_tokens(tree: Tree) -> Iterator[tuple[ValueText, str]]:
+    for vt in all_value_texts(tree):
+        for m in TOKEN_RE.finditer(vt.text):
+            yield vt, m.group()
+
+
+def unknown_tokens(tree: Tree) -> list[tuple[str, str]]:
+    return [(f"{vt.file}:{vt.line}", tok) for vt, tok in placeholder_tokens(tree) if tok not in TOKEN_IDS]

@@ -1,0 +1,72 @@
+"""Output: masked diffs, colour when it helps (NO_COLOR respected), plain text otherwise."""
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+
+MASK = "••••"
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+class Masker:
+    """Replace every known secret value (and each long line of multi-line ones) in text."""
+
+    def __init__(self, secrets: dict[str, str], show: bool = False):
+        self.show = show
+        pairs = []
+        for value, cid in secrets.items():
+            if not value:
+                continue
+            pairs.append((value, cid))
+            if "\n" in value:
+                for line in value.split("\n"):
+                    line = line.strip()
+                    if len(line) >= 8 and not line.startswith("-----"):
+                        pairs.append((line, cid))
+        # longest first so that a value containing another is masked whole
+        self.pairs = sorted(pairs, key=lambda p: -len(p[0]))
+
+    def __call__(self, text: str) -> str:
+        if self.show:
+            return text
+        for value, cid in self.pairs:
+            if value in text:
+                text = text.replace(value, f"{MASK} ({cid})")
+        return text
+
+
+def unified_diff(rel: str, old: str, new: str, masker: Masker) -> list[str]:
+    old_lines = old.replace("\r\n", "\n").split("\n")
+    new_lines = new.replace("\r\n", "\n").split("\n")
+    out = []
+    for line in difflib.unified_diff(old_lines, new_lines, f"a/{rel}", f"b/{rel}", lineterm="", n=2):
+        out.append(masker(line))
+    return out
+
+
+def colour_diff_line(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return f"\x1b[1m{line}\x1b[0m"
+    if line.startswith("+"):
+        return f"\x1b[32m{line}\x1b[0m"
+    if line.startswith("-"):
+        return f"\x1b[31m{line}\x1b[0m"
+    if line.startswith("@@"):
+        return f"\x1b[36m{line}\x1b[0m"
+    return line
+
+
+def paint(text: str, style: str, colour: bool) -> str:
+    if not colour:
+        return text
+    codes = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36", "bold": "1", "dim": "2"}
+    return f"\x1b[{codes[style]}m{text}\x1b[0m"

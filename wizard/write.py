@@ -1,0 +1,164 @@
+"""Plan → disk: secrets file first, then each file atomically (temp + fsync + rename), under a lock."""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import secrets
+import subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+from wizard.errors import WizardError
+
+TEMP_PREFIX = ".wizard-tmp-"
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write `data` to `path` so that a reader sees the old or the new file, never a mix."""
+    path = Path(path)
+    if mode is None:
+        try:
+            st = path.stat()
+            mode = st.st_mode & 0o7777
+            owner = (st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            mode, owner = 0o644, None
+    else:
+        owner = None
+        try:
+            st = path.stat()
+            owner = (st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            pass
+    tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            if owner is not None and os.geteuid() == 0:
+                try:
+                    os.fchown(fh.fileno(), *owner)
+                except OSError:
+                    pass
+            os.fsync(fh.fileno())
+        _pause_point()
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_WRITES = {"n": 0}
+
+
+def _pause_point() -> None:
+    """Test hook: WIZARD_TEST_STOP_AT=N stops the process (SIGSTOP-free: sleeps) before the Nth rename."""
+    stop_at = os.environ.get("WIZARD_TEST_STOP_AT")
+    if not stop_at:
+        return
+    _WRITES["n"] += 1
+    if _WRITES["n"] == int(stop_at):
+        import sys
+        import time
+
+        sys.stderr.write(f"wizard-test: paused before write {stop_at}\n")
+        sys.stderr.flush()
+        time.sleep(3600)
+
+
+def remove_leftover_temps(root: Path) -> list[Path]:
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in filenames:
+            if name.startswith(TEMP_PREFIX):
+                p = Path(dirpath) / name
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:
+                    pass
+    return removed
+
+
+@contextmanager
+def tree_lock(root: Path):
+    """An OS lock beside the tree (never inside it); it dies with the process."""
+    root = Path(root).resolve()
+    lock_path = root.parent / f".{root.name}.wizard.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise WizardError(f"another wizard run is working on {root}", hint="wait for it to finish") from None
+            raise
+        yield
+    finally:
+        os.close(fd)
+
+
+def in_git_worktree(path: Path) -> Path | None:
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return Path(out.stdout.strip())
+
+
+def ensure_gitignored(path: Path) -> bool:
+    """Add `path` to the .gitignore of its folder when the folder is in a git work tree."""
+    folder = path.parent
+    if in_git_worktree(folder) is None:
+        return False
+    gi = folder / ".gitignore"
+    entry = "/" + path.name
+    try:
+        current = gi.read_text(encoding="utf-8") if gi.exists() else ""
+    except OSError:
+        return False
+    lines = [ln.strip() for ln in current.splitlines()]
+    if entry in lines or path.name in lines:
+        return False
+    sep = "" if not current or current.endswith("\n") else "\n"
+    atomic_write(gi, (current + sep + entry + "\n").encode("utf-8"))
+    return True
+
+
+def write_plan(plan, root: Path) -> list[str]:
+    """Write the secrets file (if changed) and then every changed file. Returns files written."""
+    from wizard.store import write_store
+
+    if plan.store is not None and plan.store.path is not None and plan.store_changed:
+        write_store(plan.store)
+        ensure_gitignored(plan.store.path)
+    written = []
+    for rel in plan.changed_files:
+        f = plan.files[rel]
+        atomic_write(Path(root) / rel, f.to_bytes(plan.new_texts[rel]))
+        written.append(rel)
+    return written
