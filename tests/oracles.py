@@ -185,12 +185,15 @@ disable_existing_loggers: false
 
 def envsubst_strict(text: str, env: Mapping[str, str]) -> str:
     """Substitute ``$VAR``/``${VAR}`` like envsubst, but fail when a referenced VAR is not in ``env``."""
-    missing = sorted({m.group(1) or m.group(2) for m in _ENV_REF.finditer(text)} - set(env))
+    # A reference on a YAML comment line is substituted too (envsubst knows no comments) but cannot
+    # break the config, so only references in content must be present in the Secret.
+    content = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("#"))
+    missing = sorted({m.group(1) or m.group(2) for m in _ENV_REF.finditer(content)} - set(env))
     if missing:
         raise AssertionError(
             f"config references variables missing from the environment/Secret: {', '.join(missing)}"
         )
-    return _ENV_REF.sub(lambda m: str(env[m.group(1) or m.group(2)]), text)
+    return _ENV_REF.sub(lambda m: str(env.get(m.group(1) or m.group(2), "")), text)
 
 
 def generate_signing_key_line(version: str | None = None) -> str:

@@ -166,17 +166,17 @@ def _dispatch(ctx: Ctx) -> int:
 # ------------------------------------------------------------------ helpers shared by commands
 
 def templates_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "templates" / "deployment"
+    if here.is_dir():  # a source checkout (editable install)
+        return here
     try:
         from importlib.resources import files
 
         p = Path(str(files("wizard_templates") / "deployment"))
         if p.is_dir():
             return p
-    except (ModuleNotFoundError, TypeError):
+    except Exception:  # noqa: BLE001 - any packaging oddity means "not there"
         pass
-    here = Path(__file__).resolve().parent.parent / "templates" / "deployment"
-    if here.is_dir():
-        return here
     raise WizardError("the bundled templates are missing from this installation")
 
 

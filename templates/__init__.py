@@ -1,0 +1,1 @@
+"""Bundled data: templates/deployment is the tree `wizard init` copies."""

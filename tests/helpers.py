@@ -1,0 +1,64 @@
+"""Running the real CLI in a subprocess, and small tree utilities for tests."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates" / "deployment"
+
+
+def run_wizard(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False,
+               input: str | None = None) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ)
+    full_env.pop("FORCE_COLOR", None)
+    full_env["NO_COLOR"] = "1"
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable, "-m", "wizard", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, input=input, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"wizard {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for rel, data in snapshot(folder).items():
+        h.update(rel.encode() + b"\0" + data + b"\0")
+    return h.hexdigest()
+
+
+def write_answers(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+FULL_ANSWERS = {
+    "version": 1,
+    "deployment": "deployment",
+    "server_name": "chat.acme-corp.net",
+    "domains": {
+        "matrix": "hs.acme-corp.net",
+        "element": "web.acme-corp.net",
+        "turn": "relay.acme-corp.net",
+        "li_matrix": "li-hs.acme-corp.net",
+        "li_element": "li-web.acme-corp.net",
+        "li_admin": "li-admin.acme-corp.net",
+        "livekit": "rtc.acme-corp.net",
+    },
+    "tls": {"mode": "letsencrypt-staging", "acme_email": "pki@acme-corp.net"},
+    "li": {"allowed_cidrs": ["203.0.113.0/24", "198.51.100.0/25"], "admin_user": "lawful",
+           "auth_realm": "LI staff only"},
+    "storage": {"class": "fast-ssd"},
+    "minio": {"s3_access_key": "media-writer"},
+}
