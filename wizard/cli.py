@@ -247,7 +247,7 @@ def cmd_apply(ctx: Ctx) -> int:
     return apply_answers(ctx, answers, store)
 
 
-def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=None) -> int:
+def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=None, quiet=False) -> int:
     from wizard.locate.resolve import Tree
     from wizard.plan import make_plan
     from wizard.write import remove_leftover_temps, tree_lock, write_plan
@@ -274,7 +274,10 @@ def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=No
 
     if dry:
         plan = build()
-        _report_plan(ctx, plan, answers, dry=True, created=created)
+        if not (quiet and ctx.json):
+            _report_plan(ctx, plan, answers, dry=True, created=created)
+        if after is not None:
+            after(plan, phase="after-write")
         return 0
     with tree_lock(tree_root):
         remove_leftover_temps(tree_root)
@@ -282,7 +285,8 @@ def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=No
         if after is not None:
             after(plan, phase="before-write")
         written = write_plan(plan, tree_root)
-    _report_plan(ctx, plan, answers, dry=False, created=created, written=written)
+    if not quiet:
+        _report_plan(ctx, plan, answers, dry=False, created=created, written=written)
     if after is not None:
         after(plan, phase="after-write")
     return 0

@@ -145,6 +145,7 @@ class Planner:
                 self._retire(old)
             value = self._generate(spec)
             self.store.values[sid] = value
+            self.store.rotating.add(sid)
             self.plan.rotated[sid] = [loc for loc, _ in spans]
             self.plan.generated.append(sid)
             return value
@@ -214,6 +215,7 @@ class Planner:
         elif "li.admin_password" in self.rotate:
             pw = generate.password()
             self.store.values["li.admin_password"] = pw
+            self.store.rotating.update(("li.admin_password", "li.admin_htpasswd"))
             self.plan.generated.append("li.admin_password")
             self.plan.rotated["li.admin_password"] = [loc for loc, _ in spans]
         else:

@@ -23,10 +23,12 @@ class SecretStore:
     old_signing_keys: dict[str, dict] = field(default_factory=dict)
     exists: bool = False
     raw: bytes = b""
+    rotating: set[str] = field(default_factory=set)  # rotations written here but maybe not yet to the tree
 
     def copy(self) -> "SecretStore":
         return SecretStore(self.path, dict(self.values), set(self.provided),
-                           {k: dict(v) for k, v in self.old_signing_keys.items()}, self.exists, self.raw)
+                           {k: dict(v) for k, v in self.old_signing_keys.items()}, self.exists, self.raw,
+                           set(self.rotating))
 
     def dump(self) -> str:
         lines = [HEADER, "version: 1\n", "secrets:\n"]
@@ -34,6 +36,8 @@ class SecretStore:
             lines.append(f"  {key}: {_quote(self.values[key])}\n")
         if self.provided:
             lines.append("provided: [" + ", ".join(sorted(self.provided)) + "]\n")
+        if self.rotating:
+            lines.append("rotating: [" + ", ".join(sorted(self.rotating)) + "]  # unfinished: re-run the rotation\n")
         if self.old_signing_keys:
             lines.append("old_signing_keys:\n")
             for kid in sorted(self.old_signing_keys):
@@ -70,7 +74,7 @@ def load_store(path: Path | None) -> SecretStore:
         raise SecretsError("the secrets file is not valid YAML", where=where) from None
     if not isinstance(data, dict):
         raise SecretsError("expected a mapping", where=str(path))
-    extra = set(data) - {"version", "secrets", "provided", "old_signing_keys"}
+    extra = set(data) - {"version", "secrets", "provided", "old_signing_keys", "rotating"}
     if extra:
         raise SecretsError(f"unknown key {sorted(extra)[0]!r}", where=str(path))
     if data.get("version", 1) != 1:
@@ -88,6 +92,9 @@ def load_store(path: Path | None) -> SecretStore:
     provided = data.get("provided") or []
     if not isinstance(provided, list) or any(p not in SECRET_BY_ID for p in provided):
         raise SecretsError("`provided` must list secret ids", where=str(path))
+    rotating = data.get("rotating") or []
+    if not isinstance(rotating, list) or any(p not in SECRET_BY_ID for p in rotating):
+        raise SecretsError("`rotating` must list secret ids", where=str(path))
     old = data.get("old_signing_keys") or {}
     if not isinstance(old, dict):
         raise SecretsError("`old_signing_keys` must be a mapping", where=str(path))
@@ -96,7 +103,7 @@ def load_store(path: Path | None) -> SecretStore:
                 and isinstance(entry.get("key"), str) and isinstance(entry.get("expired_ts"), int)):
             raise SecretsError(f"old_signing_keys entry {kid!r} must be \"ed25519:ID\": {{key: …, expired_ts: ms}}",
                                where=str(path))
-    return SecretStore(path, values, set(provided), {k: dict(v) for k, v in old.items()}, True, raw)
+    return SecretStore(path, values, set(provided), {k: dict(v) for k, v in old.items()}, True, raw, set(rotating))
 
 
 def write_store(store: SecretStore) -> bool:

@@ -161,4 +161,7 @@ def write_plan(plan, root: Path) -> list[str]:
         f = plan.files[rel]
         atomic_write(Path(root) / rel, f.to_bytes(plan.new_texts[rel]))
         written.append(rel)
+    if plan.store is not None and plan.store.path is not None and plan.store.rotating:
+        plan.store.rotating.clear()  # every location now holds the new values
+        write_store(plan.store)
     return written
