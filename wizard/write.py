@@ -103,9 +103,15 @@ def remove_leftover_temps(root: Path) -> list[Path]:
 
 @contextmanager
 def tree_lock(root: Path):
-    """An OS lock beside the tree (never inside it); it dies with the process."""
+    """An OS lock outside the tree (in the temp folder, keyed by the tree's real path); it dies with
+    the process, and leaves nothing in the operator's folders."""
+    import hashlib
+    import tempfile
+
     root = Path(root).resolve()
-    lock_path = root.parent / f".{root.name}.wizard.lock"
+    folder = Path(tempfile.gettempdir()) / f"wizard-locks-{os.geteuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    lock_path = folder / (hashlib.sha256(str(root).encode()).hexdigest()[:32] + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
