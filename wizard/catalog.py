@@ -272,3 +272,22 @@ TOKEN_IDS = token_ids()
 
 def has_token(value: str) -> bool:
     return TOKEN_RE.search(value) is not None
+
+# Secrets that reach a homeserver config through envsubst: (config address, Secret the pod loads whole).
+ENVSUBST_TARGETS = ((MAIN_HS[: -len(" › (yaml)")], MAIN_SECRETS), (LI_HS[: -len(" › (yaml)")], LI_SECRETS))
+
+# Characters a location's consumer cannot take, beyond what the file format escapes.
+VALUE_LIMITS = {
+    "redis.password": ("/&\\\n\"'`$", "the Redis init container substitutes it into redis.conf with sed"),
+    "li.admin_password": ("\n", "an htpasswd line holds one line"),
+}
+
+
+def env_var_ids(secret_prefix: str) -> dict[str, str]:
+    """VAR → catalog id for the keys of a Secret (from the locations above)."""
+    out = {}
+    for s in SECRETS:
+        for loc in s.locations:
+            if loc.startswith(secret_prefix + "."):
+                out[loc[len(secret_prefix) + 1:]] = s.id
+    return out

@@ -1,34 +1,23 @@
-"""`wizard check`: read-only audit of a tree (and of the answers file when given)."""
+"""`wizard check`: read-only audit of a tree (and of the answers file when given).
+
+The catalog rules (placeholders, example.com, equality groups, LI rules, drift) live here; the
+tree rules (duplicate objects, schemas, Service and object references, Synapse replication,
+PDBs, empty directories, stray domains) live in wizard.rules and read the tree parsed once.
+"""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 
 from wizard import catalog as C
 from wizard import generate
 from wizard.errors import TreeError, WizardError
 from wizard.locate.resolve import Address, Tree, resolve
+from wizard.rules.finding import ERROR, INFO, SEVERITY_ORDER, WARNING, Finding
 from wizard.scan import all_value_texts, tree_files
 
-ERROR, WARNING, INFO = "error", "warning", "info"
+__all__ = ["ERROR", "WARNING", "INFO", "Finding", "run_check", "summarize"]
+
 _EXAMPLE_DOMAIN = re.compile(r"(?<![A-Za-z0-9-])(?:[A-Za-z0-9-]+\.)*example\.com(?![A-Za-z0-9-])", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Finding:
-    file: str
-    line: int
-    severity: str
-    rule: str
-    message: str
-    hint: str = ""
-
-    def format(self) -> str:
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}: {self.severity} {self.rule}: {self.message}{hint}"
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def _split_where(where: str) -> tuple[str, int]:
@@ -39,7 +28,15 @@ def _split_where(where: str) -> tuple[str, int]:
     return where, 0
 
 
-def run_check(tree: Tree, answers=None, store=None) -> list[Finding]:
+def run_check(tree: Tree, answers=None, store=None, *, rules=None, allow_domains=()) -> list[Finding]:
+    """Every finding on the tree. `rules`: the rule ids to run (None: all; see wizard.rules.select);
+    `allow_domains`: more public domains for stray-domain."""
+    from wizard.rules import RunContext, all_rules
+    from wizard.rules.model import TreeModel
+
+    def wanted(rule_id: str) -> bool:
+        return rules is None or rule_id in rules
+
     findings: list[Finding] = []
     parse_errors: list[WizardError] = []
     push_enabled = bool(answers and answers.push.enabled)
@@ -73,6 +70,17 @@ def run_check(tree: Tree, answers=None, store=None) -> list[Finding]:
     findings.extend(_li_rules(tree, broken))
     if answers is not None:
         findings.extend(_drift(tree, answers, broken))
+
+    # The tree rules, on the tree parsed once.
+    model = TreeModel.build(tree, broken)
+    findings.extend(p for p in model.problems if p.rule == "parse")
+    ctx = RunContext(answers=answers, store=store, allow_domains=tuple(allow_domains))
+    for rule in all_rules():
+        if rule.run is not None and wanted(rule.id):
+            findings.extend(rule.run(model, ctx))
+
+    findings = [f for f in findings if wanted(f.rule) or f.rule == "parse"]
+    findings = _merge_drift_into_stray(findings)
     uniq = []
     seen = set()
     for f in findings:
@@ -80,8 +88,24 @@ def run_check(tree: Tree, answers=None, store=None) -> list[Finding]:
         if key not in seen:
             seen.add(key)
             uniq.append(f)
-    uniq.sort(key=lambda f: ({ERROR: 0, WARNING: 1, INFO: 2}[f.severity], f.file, f.line))
+    uniq.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.file, f.line, f.rule))
     return uniq
+
+
+def _merge_drift_into_stray(findings: list[Finding]) -> list[Finding]:
+    """A foreign domain at a catalog location is both drift and stray-domain: say it once, as
+    stray-domain, with drift's precise message and fix (the wizard rewrites catalog locations)."""
+    drift = {(f.file, f.line): f for f in findings if f.rule == "drift"}
+    stray = {(f.file, f.line) for f in findings if f.rule == "stray-domain"}
+    out = []
+    for f in findings:
+        if f.rule == "drift" and (f.file, f.line) in stray:
+            continue
+        if f.rule == "stray-domain" and (f.file, f.line) in drift:
+            d = drift[(f.file, f.line)]
+            f = Finding(f.file, f.line, f.severity, f.rule, f"{f.message}; {d.message}", d.hint)
+        out.append(f)
+    return out
 
 
 def _spans(tree: Tree, loc: str):
@@ -167,9 +191,10 @@ def _li_rules(tree: Tree, broken: set[str]) -> list[Finding]:
 
 
 def _marker_findings(tree: Tree, broken: set[str]) -> list[Finding]:
-    """`key: ""  # CHANGE_TO_…`: the value on the marked line must be set."""
+    """`key: ""  # CHANGE_TO_…`: the value on the marked line must be set (one line: a marker
+    comment describes the value on its own line)."""
     out = []
-    marker = re.compile(r"^(\s*-?\s*[^#\n]*?:)\s*(\"\"|''|)\s*#.*?(" + C.TOKEN_RE.pattern + ")", re.MULTILINE)
+    marker = re.compile(r"[ \t]*-?[ \t]*([^#\n]*?:)[ \t]*(\"\"|''|)[ \t]*#.*?(" + C.TOKEN_RE.pattern + ")")
     for rel in tree_files(tree):
         if not rel.endswith((".yaml", ".yml")) or rel in broken:
             continue
@@ -177,12 +202,15 @@ def _marker_findings(tree: Tree, broken: set[str]) -> list[Finding]:
             text = tree.file(rel).text
         except TreeError:
             continue
-        for m in marker.finditer(text):
-            line = text.count("\n", 0, m.start()) + 1
-            stripped = text[m.start():m.end()].lstrip()
-            if stripped.startswith("#"):
+        if "#" not in text:
+            continue
+        for i, line in enumerate(text.split("\n"), 1):
+            if "#" not in line or "CHANGE" not in line:
                 continue
-            out.append(Finding(rel, line, ERROR, "placeholder",
+            m = marker.match(line)
+            if m is None or not m.group(1).strip():
+                continue
+            out.append(Finding(rel, i, ERROR, "placeholder",
                                f"value marked {m.group(3)} is empty ({C.TOKEN_IDS.get(m.group(3), 'unknown')})",
                                "run wizard --answers FILE"))
     return out

@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "finding: FILE:LINE: SEVERITY RULE: message (hint). Exit 1 on any error (and, with --strict, "
                        "any warning).")
     s.add_argument("--strict", action="store_true", help="warnings also make the exit code 1")
+    s.add_argument("--rule", action="append", metavar="ID", help="run only this rule (repeat, or ID,ID; "
+                   "rules are listed in docs/check.md and by an unknown ID)")
+    s.add_argument("--skip-rule", action="append", metavar="ID", help="do not run this rule (repeat, or ID,ID)")
+    s.add_argument("--allow-domain", action="append", metavar="DOMAIN",
+                   help="stray-domain: also accept DOMAIN and its subdomains (a public service you use)")
     _common(s, suppress=True)
 
     s = sub.add_parser("secrets", help="secret store commands")
@@ -93,7 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--revoke", action="store_true", help="signing key: compromised, expire it in the past")
     _common(s, suppress=True)
 
-    s = sub.add_parser("checklist", help="the pre-deployment checklist with each item's state")
+    s = sub.add_parser("checklist", help="the pre-deployment checklist with each item's state",
+                       description="The pre-deployment checklist: each item done by the wizard, confirmed by the "
+                       "operator (checklist: in the answers file), or open. Checks (tools, cluster, DNS, SMTP) "
+                       "run with a short timeout; a failed check is an open item.")
+    s.add_argument("--no-checks", action="store_true", help="do not run the checks (tools, cluster, DNS, SMTP)")
+    s.add_argument("--check-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="time allowed to each check (default 5)")
     _common(s, suppress=True)
     return p
 
@@ -337,21 +348,40 @@ def _report_plan(ctx: Ctx, plan, answers, *, dry: bool, created: bool, written=N
 def cmd_check(ctx: Ctx) -> int:
     from wizard.check import ERROR, WARNING, run_check, summarize
     from wizard.locate.resolve import Tree
-    from wizard.ui.render import paint
+    from wizard.rules import select
 
+    rules = select(ctx.opt("rule"), ctx.opt("skip_rule") or ())
     answers, deployment, store = load_context(ctx, need_answers=False)
-    findings = run_check(Tree(deployment), answers, store)
+    findings = run_check(Tree(deployment), answers, store, rules=rules, allow_domains=ctx.opt("allow_domain") or ())
     counts = summarize(findings)
     strict = bool(ctx.opt("strict"))
     failed = counts[ERROR] > 0 or (strict and counts[WARNING] > 0)
+    summary = f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info"
     if ctx.json:
-        ctx.emit_json({"ok": not failed, "counts": counts, "findings": [f.to_json() for f in findings]})
-    else:
-        colours = {"error": "red", "warning": "yellow", "info": "dim"}
+        ctx.emit_json({"ok": not failed, "counts": counts, "rules": sorted(rules),
+                       "findings": [f.to_json() for f in findings]})
+    elif not ctx.colour:
         for f in findings:
-            line = f.format()
-            ctx.say(paint(line, colours[f.severity], ctx.colour) if ctx.colour else line)
-        ctx.say(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info")
+            ctx.say(f.format())
+        ctx.say(summary)
+    else:  # a terminal: grouped by severity, coloured; each line keeps the FILE:LINE: … format
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(file=ctx.out, highlight=False, soft_wrap=True)
+        styles = {"error": "bold red", "warning": "yellow", "info": "dim"}
+        titles = {"error": "errors", "warning": "warnings", "info": "info"}
+        for severity in ("error", "warning", "info"):
+            group = [f for f in findings if f.severity == severity]
+            if not group:
+                continue
+            console.print(Text(f"{titles[severity]} ({len(group)})", style=styles[severity] + " underline"))
+            for f in group:
+                console.print(Text.assemble((f"{f.file}:{f.line}", "cyan"), ": ", (f.severity, styles[severity]),
+                                            " ", (f.rule, "bold"), ": ", f.message,
+                                            (f" ({f.hint})" if f.hint else "", "dim")))
+            console.print()
+        console.print(Text(summary, style="bold red" if failed else "bold green"))
     return 1 if failed else 0
 
 

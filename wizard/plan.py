@@ -131,6 +131,7 @@ class Planner:
             self.values[spec.id] = value
             self._write_spans(spec.id, spans, value, secret=True)
         self._admin()
+        self._value_limits()
         for spec in C.SECRETS:
             if spec.distinct_from and spec.id in self.values and \
                     self.values[spec.id] == self.values.get(spec.distinct_from):
@@ -180,6 +181,42 @@ class Planner:
         self.store.values[sid] = value
         self.plan.generated.append(sid)
         return value
+
+    def _value_limits(self) -> None:
+        """Values that pass through a consumer after the file (envsubst, sed) must survive it."""
+        import re
+
+        import yaml
+
+        for cid, (bad, why) in C.VALUE_LIMITS.items():
+            value = self.values.get(cid) if cid != "li.admin_password" else self.store.values.get(cid)
+            if value and any(ch in value for ch in bad):
+                raise CannotCarry(f"{cid}: the value holds a character ({', '.join(repr(c) for c in bad if c in value)}) "
+                                  f"that breaks it: {why}", hint="use letters and digits")
+        for config_loc, secret_prefix in C.ENVSUBST_TARGETS:
+            var_ids = C.env_var_ids(secret_prefix)
+            found = resolve(self.tree, Address.parse(config_loc))
+            if not found.spans:
+                continue
+            view = found.spans[0].opener()
+            doc = parse_yaml_single(view)
+            for node in _scalars(doc):
+                raw = view.text[node.start:node.end]
+                for var in set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", raw)):
+                    cid = var_ids.get(var)
+                    value = self.values.get(cid) if cid else None
+                    if value is None:
+                        continue
+                    want = node.value.replace("${" + var + "}", value)
+                    try:
+                        ok = yaml.safe_load(raw.replace("${" + var + "}", value)) == want
+                    except yaml.YAMLError:
+                        ok = False
+                    if not ok:
+                        raise CannotCarry(
+                            f"{cid}: envsubst puts the value into the homeserver config as ${{{var}}}, "
+                            f"where its characters would change the YAML", where=view.where(node.start),
+                            hint="use letters and digits, or quote the reference in the config")
 
     def _generate(self, spec: C.Secret) -> str:
         if spec.form == "rsa_key":
@@ -506,6 +543,19 @@ def _xxxx(value: str) -> bool:
     return " a_XXXX " in f" {value} " or value.split()[1:2] == ["a_XXXX"]
 
 
+def _scalars(node):
+    if node is None:
+        return
+    if node.kind == "map":
+        for k, v in node.value:
+            yield from _scalars(v)
+    elif node.kind == "seq":
+        for x in node.value:
+            yield from _scalars(x)
+    elif isinstance(node.value, str) and node.style in ("", "'", '"'):
+        yield node
+
+
 def _to_py(node):
     if node is None:
         return None
@@ -527,17 +577,20 @@ def _scalar_for(value: str) -> str:
 
 def _insert_before_line(view, key_node, key: str, value) -> Edit:
     from wizard.edits import column
+    from wizard.locate.views import LiteralBlockView
 
     text = view.text
     col = column(text, key_node.start)
     ls = text.rfind("\n", 0, key_node.start) + 1
     lines = render_entry(key, value, col)
-    new = "\n".join(lines) + "\n"
-    if isinstance(view, type(view)) and hasattr(view, "line_start_in_parent"):
+    if isinstance(view, LiteralBlockView):
+        # whole lines inserted at the start of a block line: each carries the block's indentation
+        pad = " " * view.indent
+        new = "".join(pad + ln + "\n" for ln in lines)
         at = view.line_start_in_parent(ls)
-        # inside a literal block the first line needs the block's own indentation
-        return Edit(view.file.rel, at, at, view.parent.encode(" " * view.indent + view.escape(new, key).rstrip(" "), key),
-                    ("synapse.signing_key",), False, "write old_signing_keys")
+        return Edit(view.file.rel, at, at, view.parent.encode(new, key), ("synapse.signing_key",), False,
+                    "write old_signing_keys")
+    new = "".join(ln + "\n" for ln in lines)
     return Edit(view.file.rel, ls, ls, view.encode(new, key), ("synapse.signing_key",), False, "write old_signing_keys")
 
 

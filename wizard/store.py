@@ -13,6 +13,8 @@ from wizard.catalog import SECRET_BY_ID
 from wizard.errors import SecretsError
 
 HEADER = "# wizard secrets: never commit, never share\n"
+BLOCK_IDS = {"synapse.signing_key", "key_vault.rsa_private_key", "li.admin_htpasswd", "push.apns.key",
+             "push.fcm.service_account"}
 
 
 @dataclass
@@ -88,7 +90,8 @@ def load_store(path: Path | None) -> SecretStore:
             raise SecretsError(f"unknown secret id {key!r}", where=str(path))
         if not isinstance(value, str) or not value:
             raise SecretsError(f"the value of {key} must be non-empty text", where=str(path))
-        values[key] = value.rstrip("\n") if "\n" in value.rstrip("\n") or value.endswith("\n") else value
+        # whole-block values (keys, PEM, htpasswd) are kept without their final line break
+        values[key] = value.rstrip("\n") if key in BLOCK_IDS else value
     provided = data.get("provided") or []
     if not isinstance(provided, list) or any(p not in SECRET_BY_ID for p in provided):
         raise SecretsError("`provided` must list secret ids", where=str(path))

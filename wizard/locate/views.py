@@ -15,6 +15,8 @@ from wizard.source import SourceFile
 
 # Characters YAML cannot carry raw in a literal block (C0 controls except tab, DEL, C1, surrogates).
 _YAML_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+# Line breaks other than \n (YAML 1.1 counts NEL and the Unicode separators too).
+_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
 
 
 class View:
@@ -153,15 +155,18 @@ class LiteralBlockView(View):
         return self._raw_starts[k]
 
     def escape(self, fragment: str, what: str) -> str:
-        bad = _YAML_UNPRINTABLE.search(fragment)
-        if bad or "\r" in fragment:
-            raise CannotCarry(f"{what}: a YAML block cannot hold the character {bad.group()!r}"
-                              if bad else f"{what}: a YAML block cannot hold a carriage return")
+        bad = _YAML_UNPRINTABLE.search(fragment) or _OTHER_BREAKS.search(fragment)
+        if bad:
+            raise CannotCarry(f"{what}: a YAML block cannot hold the character {bad.group()!r}",
+                              hint="use printable characters")
         if "\n" not in fragment:
             return fragment
         pad = " " * self.indent
         lines = fragment.split("\n")
-        return "\n".join([lines[0]] + [(pad + ln) if ln else "" for ln in lines[1:]])
+        # An empty middle line stays empty; the last piece is followed by the rest of its line in the
+        # file, so it always gets the block's indentation.
+        middle = [(pad + ln) if ln else "" for ln in lines[1:-1]]
+        return "\n".join([lines[0], *middle, pad + lines[-1]])
 
     def line_ops(self) -> bool:
         return True
@@ -223,7 +228,7 @@ def escape_yaml_double(fragment: str, what: str) -> str:
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
-        elif _YAML_UNPRINTABLE.match(ch) or ch == "\r" or ch == "\x85":
+        elif _YAML_UNPRINTABLE.match(ch) or _OTHER_BREAKS.match(ch):
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:
@@ -232,7 +237,7 @@ def escape_yaml_double(fragment: str, what: str) -> str:
 
 
 def escape_yaml_single(fragment: str, what: str) -> str:
-    if "\n" in fragment or "\r" in fragment or _YAML_UNPRINTABLE.search(fragment):
+    if "\n" in fragment or _OTHER_BREAKS.search(fragment) or _YAML_UNPRINTABLE.search(fragment):
         raise CannotCarry(f"{what}: a single-quoted YAML scalar cannot hold line breaks or control characters")
     return fragment.replace("'", "''")
 
