@@ -257,7 +257,7 @@ def _normal_new(line: str, values: list[str]) -> str:
     return _collapse(line)
 
 
-ADDED_OK = re.compile(r"^\s*(nginx\.ingress\.kubernetes\.io/(whitelist-source-range|auth-type|auth-secret|auth-realm):.*)$")
+ADDED_OK = re.compile(r"^\s*([\"']?)nginx\.ingress\.kubernetes\.io/(whitelist-source-range|auth-type|auth-secret|auth-realm)\1:.*$")
 
 
 def test_diff_is_only_values(configured):

@@ -65,6 +65,7 @@ __all__ = [
     "KEPT_ANNOTATION_RE",
     "EMAIL_HEAD_RE",
     "EXTERNAL_IP_RE",
+    "haproxy_directives",
 ]
 
 TOKEN_RE = re.compile(r"CHANGE_?ME[A-Z0-9_]*|CHANGE_TO_[A-Z0-9_]+")
@@ -81,6 +82,7 @@ _FORBIDDEN_IN_NEW_COMMENT = re.compile(
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
+_FastLoader = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)
 # (mapping indent, sequence indent, dash offset); ours is (2, 4, 2).
 INDENT_STYLES = [(2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 2, 0), (3, 3, 1), (4, 4, 0)]
 
@@ -133,6 +135,12 @@ _DOC_COMMENTS = [
     "{kind}: {name} (managed)",
     "object {n}: {kind}",
     "Ressource {name}",
+]
+_PLAIN_DOC_COMMENTS = [
+    "site values",
+    "settings for this cluster",
+    "Werte für diesen Cluster",
+    "overrides start here",
 ]
 _EXAMPLE_PROSE = {
     "annotation": [
@@ -254,16 +262,13 @@ def _strip_comments(node: Any) -> None:
             pass
 
 
-def _count_literals(node: Any) -> int:
-    if isinstance(node, CommentedMap):
-        return sum(_count_literals(v) for v in node.values())
-    if isinstance(node, CommentedSeq):
-        return sum(_count_literals(v) for v in node)
-    return 1 if isinstance(node, LiteralScalarString) else 0
-
-
-def _replace_in_parent(parent: Any, key: Any, value: Any) -> None:
-    parent[key] = value
+def _count_literals(text: str) -> int:
+    """How many literal block scalars (``|``) the YAML text holds."""
+    count = 0
+    for ev in pyyaml.parse(text, Loader=_FastLoader):
+        if isinstance(ev, pyyaml.ScalarEvent) and ev.style == "|":
+            count += 1
+    return count
 
 
 def _str_style(s: Any) -> str | None:
@@ -396,37 +401,65 @@ def _kept_comment_groups(lines: list[str], skip: set[int]) -> list[dict]:
     return groups
 
 
-def _key_positions(docs: list[Any]) -> list[tuple[int, int, CommentedMap, Any]]:
-    """(line, col, map, key) of every key of every block mapping, in line order."""
+def _key_positions(docs: list[Any]) -> list[tuple[int, int, CommentedMap, Any, int]]:
+    """(line, col, map, key, document index) of every key of every mapping, in line order."""
     out = []
-    maps: list = []
-    for d in docs:
+    for di, d in enumerate(docs):
+        maps: list = []
         _walk_maps(d, maps)
-    for mp in maps:
-        for k in mp:
-            try:
-                line, col = mp.lc.key(k)
-            except Exception:
-                continue
-            out.append((line, col, mp, k))
+        for mp in maps:
+            for k in mp:
+                try:
+                    line, col = mp.lc.key(k)
+                except Exception:
+                    continue
+                out.append((line, col, mp, k, di))
     out.sort(key=lambda t: (t[0], t[1]))
     return out
 
 
-def _resolve_target(pos: list, line: int, col: int) -> tuple[CommentedMap, Any] | None:
-    """The mapping a comment at (line, col) sits in, and the key it stood before (or None)."""
-    nxt = next(((ln, c, mp, k) for ln, c, mp, k in pos if ln > line and c == col), None)
-    if nxt is not None and not any(line < ln < nxt[0] and c < col for ln, c, _, _ in pos):
-        return nxt[2], nxt[3]
+def _doc_of_line(lines: list[str], skip: set[int], line: int) -> int:
+    """Index of the document that source line ``line`` belongs to."""
+    markers = [i for i, t in enumerate(lines) if i not in skip and re.match(r"^---(\s|$)", t)]
+    if not markers:
+        return 0
+    first_explicit = not any(
+        t.strip() and not t.lstrip().startswith(("#", "%")) for t in lines[: markers[0]]
+    )
+    return sum(1 for i in markers if i < line) - (1 if first_explicit else 0)
+
+
+def _resolve_target(pos: list, line: int, col: int, doc: int) -> tuple | None:
+    """Where a comment at (line, col) of document ``doc`` sits.
+
+    ``("map", map, next_key_or_None)``: among the keys of ``map`` (same column);
+    ``("child", parent_map, parent_key, next_map_or_None, next_key_or_None)``: under
+    ``parent_key`` whose value has no key at that column (an ``annotations:`` holding
+    only comments), before ``next_key`` (the first key after it in the document) or at
+    the end of the document.
+    """
+    same = [p for p in pos if p[4] == doc]
+    nxt = next((p for p in same if p[0] > line and p[1] == col), None)
+    if nxt is not None and not any(line < p[0] < nxt[0] and p[1] < col for p in same):
+        return ("map", nxt[2], nxt[3])
     prev = None
-    for ln, c, mp, k in pos:
-        if ln >= line:
+    for p in same:
+        if p[0] >= line:
             break
-        if c == col:
-            prev = (ln, c, mp, k)
-    if prev is not None and not any(prev[0] < ln < line and c < col for ln, c, _, _ in pos):
-        return prev[2], None
-    return None
+        if p[1] == col:
+            prev = p
+    if prev is not None and not any(prev[0] < p[0] < line and p[1] < col for p in same):
+        return ("map", prev[2], None)
+    parent = None
+    for p in same:
+        if p[0] >= line:
+            break
+        if p[1] < col:
+            parent = p
+    if parent is None:
+        return None
+    after = next((p for p in same if p[0] > line), None)
+    return ("child", parent[2], parent[3], after[2] if after else None, after[3] if after else None)
 
 
 # ----------------------------------------------------------------------------------------
@@ -453,8 +486,10 @@ class _Rewrite:
             "embedded_json": [],
             "embedded_yaml": [],
         }
-        # (id(map), key) -> list of comment lines to put before that key
-        self.before: dict[tuple[int, Any], list[str]] = {}
+        # (id(map), key) -> [(indent spec, comment lines)] to put before that key
+        self.before: dict[tuple[int, Any], list] = {}
+        # id(map) -> [(indent spec, comment lines)] to put at the end of its document
+        self.tails: dict[int, list] = {}
         # (id(map), key) -> eol comment text (marker)
         self.markers: dict[tuple[int, Any], str] = {}
         self.map_by_id: dict[int, CommentedMap] = {}
@@ -577,6 +612,7 @@ class _Rewrite:
             if not text.endswith("\n"):
                 out = out.rstrip("\n")
             self.stats["embedded_yaml"].append(key)
+            self.stats["kept_examples"] += _info["kept_examples"]
             return out
         return None
 
@@ -598,7 +634,7 @@ class _Rewrite:
                 if idx > 0 and not first_in_item and rng.random() < (0.06 if self.embedded else 0.1):
                     text = _pick_comment(rng, _KEY_COMMENTS, key=str(k))
                     lines = ([""] if rng.random() < 0.4 else []) + [text]
-                    self.before.setdefault((id(node), k), []).extend(lines)
+                    self.before.setdefault((id(node), k), []).append((("map", id(node)), lines))
                     self.stats["comments_between_keys"] += 1
                 if isinstance(v, CommentedMap):
                     self.add_comments(v, col + m)
@@ -628,55 +664,81 @@ class _Rewrite:
                 elif isinstance(v, CommentedSeq):
                     self.add_comments(v, col + (s - o))
 
-    def attach_kept(self, groups: list[dict], pos: list) -> None:
+    def _kept_lines(self, gs: list[dict]) -> list[str]:
         rng = self.rng
         m = self.style[0]
-        placed: dict[int, list] = {}
-        for g in groups:
-            target = _resolve_target(pos, g["line"], g["col"])
-            if target is None:
-                raise ValueError(f"cannot place kept comment at line {g['line'] + 1}")
-            mp, nxt = target
-            placed.setdefault(id(mp), [mp, nxt, []])[2].append(g)
-        for _, (mp, nxt, gs) in placed.items():
-            keys = list(mp.keys())
-            in_item = getattr(mp, "_treegen_in_item", False)
-            candidates = keys[1:] if in_item else keys
-            if not candidates:
-                raise ValueError("no key to hang a kept comment on")
-            if nxt is not None and nxt in candidates and rng.random() < 0.6:
-                anchor = nxt
+        lines: list[str] = []
+        for g in gs:
+            if g["kind"] == "annotation":
+                if rng.random() < 0.5:
+                    lines.append(_pick_comment(rng, _EXAMPLE_PROSE["annotation"]))
+                lines.extend(g["lines"])
             else:
-                anchor = rng.choice(candidates)
-            lines: list[str] = []
-            for g in gs:
-                if g["kind"] == "annotation":
-                    if rng.random() < 0.5:
-                        lines.append(_pick_comment(rng, _EXAMPLE_PROSE["annotation"]))
-                    lines.extend(g["lines"])
-                else:
-                    lines.append(_pick_comment(rng, _EXAMPLE_PROSE["email"]))
-                    levels = sorted({lvl for lvl, _ in g["lines"] if lvl > 0})
-                    for lvl, body in g["lines"]:
-                        depth = levels.index(lvl) + 1 if lvl > 0 else 0
-                        lines.append(" " * (m * depth) + body if depth else body)
-                self.stats["kept_examples"] += 1
-            key = (id(mp), anchor)
-            self.before.setdefault(key, [])
-            self.before[key] = [""] + lines + self.before[key]
+                lines.append(_pick_comment(rng, _EXAMPLE_PROSE["email"]))
+                levels = sorted({lvl for lvl, _ in g["lines"] if lvl > 0})
+                for lvl, body in g["lines"]:
+                    depth = levels.index(lvl) + 1 if lvl > 0 else 0
+                    lines.append(" " * (m * depth) + body if depth else body)
+            self.stats["kept_examples"] += 1
+        return lines
+
+    def attach_kept(self, groups: list[dict], targets: list[tuple]) -> None:
+        """Put the kept examples back: among the keys of their mapping (before one of them,
+        the one they stood before more often than not), or under their parent key."""
+        rng = self.rng
+        placed: dict[Any, list] = {}
+        for g, t in zip(groups, targets):
+            if t[0] == "map":
+                placed.setdefault(("map", id(t[1])), [t, []])[1].append(g)
+            else:
+                placed.setdefault(("child", id(t[1]), t[2]), [t, []])[1].append(g)
+        for (mode, *_), (t, gs) in placed.items():
+            lines = [""] + self._kept_lines(gs)
+            if mode == "map":
+                _, mp, nxt = t
+                keys = list(mp.keys())
+                # before the first key of a sequence item ruamel writes "-" on a line of
+                # its own: valid, but only when there is no other choice
+                candidates = keys[1:] if getattr(mp, "_treegen_in_item", False) else keys
+                candidates = candidates or keys
+                anchor = nxt if nxt in candidates and rng.random() < 0.6 else rng.choice(candidates)
+                self.before.setdefault((id(mp), anchor), []).insert(0, (("map", id(mp)), lines))
+                continue
+            _, parent, _pkey, after_map, after_key = t
+            spec = ("child", id(parent))
+            if after_map is not None:
+                self.before.setdefault((id(after_map), after_key), []).insert(0, (spec, lines))
+            else:
+                self.tails.setdefault(id(parent), []).append((spec, lines))
+
+    def _indent(self, spec: tuple) -> int:
+        kind, mid = spec
+        col = getattr(self.map_by_id.get(mid), "_treegen_col", 0)
+        return col + self.style[0] if kind == "child" else col
 
     def apply_comments(self) -> None:
-        for (mid, key), lines in self.before.items():
+        for (mid, key), entries in self.before.items():
             mp = self.map_by_id[mid]
-            col = getattr(mp, "_treegen_col", 0)
-            # ruamel writes "# " + line; a blank entry becomes an empty line
-            mp.yaml_set_comment_before_after_key(key, before="\n".join(lines), indent=col)
+            for spec, lines in entries:
+                # ruamel writes "# " + line; a blank entry becomes an empty line
+                mp.yaml_set_comment_before_after_key(key, before="\n".join(lines), indent=self._indent(spec))
         for (mid, key), text in self.markers.items():
             mp = self.map_by_id.get(mid)
             if mp is None:
                 continue
             mp.yaml_add_eol_comment(text if text.startswith("#") else "# " + text, key, column=0)
             self.stats["kept_markers"] += 1
+
+    def tail_text(self, doc: Any) -> list[str]:
+        """Kept comments that close document ``doc`` (raw lines)."""
+        out = []
+        maps: list = []
+        _walk_maps(doc, maps)
+        for mp in maps:
+            for spec, lines in self.tails.get(id(mp), []):
+                ind = " " * self._indent(spec)
+                out.extend(ind + "# " + line if line else "" for line in lines)
+        return out
 
 
 def _mark_seq_items(node: Any) -> None:
@@ -715,20 +777,20 @@ def _json_indent(text: str) -> int | None:
     return None
 
 
-def _doc_label(doc: Any) -> tuple[str, str]:
-    if isinstance(doc, dict):
-        kind = str(doc.get("kind", "values"))
+def _doc_label(doc: Any) -> tuple[str, str] | None:
+    """(kind, name) of a Kubernetes object; None for anything else (values, configs)."""
+    if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
         meta = doc.get("metadata")
         name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
-        return kind, name
-    return "document", ""
+        return doc["kind"], name
+    return None
 
 
 def _vary_yaml_text(text: str, rng: random.Random, *, embedded: bool, label: str) -> tuple[str, dict]:
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     lines = text.split("\n")
     docs = list(_rt_loader().load_all(text))
-    source_literals = sum(_count_literals(d) for d in docs)
+    source_literals = _count_literals(text)
 
     style = rng.choice(INDENT_STYLES)
     rw = _Rewrite(rng, embedded=embedded, style=style)
@@ -739,8 +801,8 @@ def _vary_yaml_text(text: str, rng: random.Random, *, embedded: bool, label: str
     pos = _key_positions(docs)
     rw.markers = _collect_markers(docs)
     # placement needs the maps' identities only; resolve now, attach after the walk
-    targets = [(g, _resolve_target(pos, g["line"], g["col"])) for g in groups]
-    for g, t in targets:
+    targets = [_resolve_target(pos, g["line"], g["col"], _doc_of_line(lines, skip, g["line"])) for g in groups]
+    for g, t in zip(groups, targets):
         if t is None:
             raise ValueError(f"{label}: cannot place kept comment at line {g['line'] + 1}")
 
@@ -760,21 +822,23 @@ def _vary_yaml_text(text: str, rng: random.Random, *, embedded: bool, label: str
                 return kk
         return k
 
-    rw.markers = {
-        (mid, k): v for (mid, k), v in rw.markers.items()
-    }
     maps: list = []
     for d in docs:
         _walk_maps(d, maps)
     by_id = {id(mp): mp for mp in maps}
     rw.markers = {(mid, _live_key(by_id[mid], k)): v for (mid, k), v in rw.markers.items() if mid in by_id}
-    pos = [(ln, c, mp, _live_key(mp, k)) for ln, c, mp, k in pos]
+    targets = [
+        (t[0], t[1], _live_key(t[1], t[2]) if t[2] is not None else None)
+        if t[0] == "map"
+        else (t[0], t[1], t[2], t[3], _live_key(t[3], t[4]) if t[3] is not None else None)
+        for t in targets
+    ]
 
     # 4. new comments
     for d in docs:
         _mark_seq_items(d)
         rw.add_comments(d, 0)
-    rw.attach_kept(groups, pos)
+    rw.attach_kept(groups, targets)
     rw.apply_comments()
 
     # 5. document order
@@ -807,9 +871,15 @@ def _vary_yaml_text(text: str, rng: random.Random, *, embedded: bool, label: str
         if n > 0 or explicit_first:
             out.append("---")
         if not embedded and rng.random() < 0.45:
-            kind, name = _doc_label(doc)
-            out.append("# " + _pick_comment(rng, _DOC_COMMENTS, kind=kind, name=name or kind))
+            label_ = _doc_label(doc)
+            if label_ is None:
+                out.append("# " + _pick_comment(rng, _PLAIN_DOC_COMMENTS))
+            else:
+                kind, name = label_
+                out.append("# " + _pick_comment(rng, _DOC_COMMENTS, kind=kind, name=name or kind))
         if doc is None:
+            if not (n > 0 or explicit_first):
+                out.append("---")  # an empty document exists only by its marker
             continue
         buf = io.StringIO()
         dumper.dump(doc, buf)
@@ -817,6 +887,7 @@ def _vary_yaml_text(text: str, rng: random.Random, *, embedded: bool, label: str
         if body.endswith("...\n") and not isinstance(doc, (CommentedMap, CommentedSeq)):
             body = body[: -len("...\n")]
         out.append(body.rstrip("\n"))
+        out.extend(rw.tail_text(doc))
         if n < len(order) - 1 and rng.random() < 0.7:
             out.append("")
     result = "\n".join(out).rstrip("\n") + "\n"
@@ -825,15 +896,15 @@ def _vary_yaml_text(text: str, rng: random.Random, *, embedded: bool, label: str
                        for line in result.split("\n"))
 
     # 7. check: same data, literal blocks still literal
-    src_data = [normalise(d) for d in pyyaml.safe_load_all(text)]
-    new_data = [normalise(d) for d in pyyaml.safe_load_all(result)]
+    src_data = [normalise(d) for d in pyyaml.load_all(text, Loader=_FastLoader)]
+    new_data = [normalise(d) for d in pyyaml.load_all(result, Loader=_FastLoader)]
     if shuffled:
         ok = sorted(map(_canon, src_data)) == sorted(map(_canon, new_data))
     else:
         ok = src_data == new_data
     if not ok:
         raise AssertionError(f"{label}: variant does not read back to the same data")
-    new_literals = sum(_count_literals(d) for d in _rt_loader().load_all(result))
+    new_literals = _count_literals(result)
     if new_literals != source_literals:
         raise AssertionError(f"{label}: {source_literals} literal blocks became {new_literals}")
 

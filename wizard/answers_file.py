@@ -181,17 +181,17 @@ def render_answers(data: dict, *, header: str = "", checklist_titles: dict[str, 
 
     emit(LAYOUT, data, 0, "")
     text = "\n".join(out) + "\n"
-    if _normalise(yaml.safe_load(text)) != _normalise(data):  # the text must say exactly what was asked
+    if normalise(yaml.safe_load(text)) != normalise(data):  # the text must say exactly what was asked
         raise AnswersError("internal error: the rendered answers file does not read back the same")
     return text
 
 
-def _normalise(node):
+def normalise(node):
     if isinstance(node, dict):
-        return {str(k): _normalise(v) for k, v in node.items() if v is not None and not (isinstance(v, dict) and not v
+        return {str(k): normalise(v) for k, v in node.items() if v is not None and not (isinstance(v, dict) and not v
                                                                                           and k != "checklist")}
     if isinstance(node, (list, tuple)):
-        return [_normalise(v) for v in node]
+        return [normalise(v) for v in node]
     return node
 
 

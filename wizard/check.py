@@ -43,7 +43,9 @@ def run_check(tree: Tree, answers=None, store=None, *, rules=None, allow_domains
     disabled_prefixes = () if push_enabled else C.DISABLED_WHEN["push"]
 
     # Values everywhere: placeholders, example.com.
+    value_lines = []
     for vt in all_value_texts(tree, parse_errors):
+        value_lines.append(vt)
         for m in C.TOKEN_RE.finditer(vt.text):
             tok = m.group()
             cid = C.TOKEN_IDS.get(tok)
@@ -73,6 +75,7 @@ def run_check(tree: Tree, answers=None, store=None, *, rules=None, allow_domains
 
     # The tree rules, on the tree parsed once.
     model = TreeModel.build(tree, broken)
+    model.use_lines([vt for vt in value_lines if vt.file not in model.broken])
     findings.extend(p for p in model.problems if p.rule == "parse")
     ctx = RunContext(answers=answers, store=store, allow_domains=tuple(allow_domains))
     for rule in all_rules():

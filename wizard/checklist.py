@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import ssl
@@ -107,18 +109,25 @@ def check_cluster(timeout: float = CHECK_TIMEOUT) -> CheckResult:
     if not shutil.which("kubectl"):
         return CheckResult(False, "kubectl is not on PATH")
     t = max(1, int(timeout) - 1)
+    # its own session, so that a timeout kills whatever it started too (a plugin, a credential helper)
+    proc = subprocess.Popen(["kubectl", "version", "-o", "json", f"--request-timeout={t}s"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
-        out = subprocess.run(["kubectl", "version", "-o", "json", f"--request-timeout={t}s"], capture_output=True,
-                             text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.communicate()
         return CheckResult(False, f"kubectl version: no answer within {timeout:g}s")
     try:
-        server = json.loads(out.stdout or "{}").get("serverVersion") or {}
+        server = json.loads(stdout or "{}").get("serverVersion") or {}
     except ValueError:
         server = {}
-    if out.returncode == 0 and server:
+    if proc.returncode == 0 and server:
         return CheckResult(True, f"cluster answers (Kubernetes {server.get('gitVersion', '?')})")
-    err = (out.stderr.strip().splitlines() or ["no server version"])[-1]
+    err = (stderr.strip().splitlines() or ["no server version"])[-1]
     return CheckResult(False, f"cluster not reachable: {err[:160]}")
 
 

@@ -261,7 +261,7 @@ def cmd_apply(ctx: Ctx) -> int:
 def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=None, quiet=False) -> int:
     from wizard.locate.resolve import Tree
     from wizard.plan import make_plan
-    from wizard.write import remove_leftover_temps, tree_lock, write_plan
+    from wizard.write import remove_leftover_temps, remove_leftover_temps_of, tree_lock, write_plan
 
     deployment = Path(answers.deployment)
     dry = bool(ctx.opt("dry_run"))
@@ -292,6 +292,8 @@ def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=No
         return 0
     with tree_lock(tree_root):
         remove_leftover_temps(tree_root)
+        if answers.secrets_file is not None:
+            remove_leftover_temps_of(answers.secrets_file)
         plan = build()
         if after is not None:
             after(plan, phase="before-write")

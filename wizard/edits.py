@@ -29,7 +29,7 @@ def yaml_scalar(value) -> str:
     if isinstance(value, int):
         return str(value)
     value = str(value)
-    return value if yaml_plain_ok(value) and not any(c in value for c in ":/+") else '"' + V.escape_yaml_double(value, "value") + '"'
+    return value if yaml_plain_ok(value) and ":" not in value else '"' + V.escape_yaml_double(value, "value") + '"'
 
 
 def render_entry(key: str, value, indent: int, step: int = 2) -> list[str]:

@@ -32,6 +32,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
         except FileNotFoundError:
             pass
     tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}"
+    _pause_point()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -72,7 +73,8 @@ _WRITES = {"n": 0}
 
 
 def _pause_point() -> None:
-    """Test hook: WIZARD_TEST_STOP_AT=N stops the process (SIGSTOP-free: sleeps) before the Nth rename."""
+    """Test hook for the crash tests: WIZARD_TEST_STOP_AT=N makes the process wait (to be killed) at
+    the Nth pause point; there are two per file written (before the temp file, before the rename)."""
     stop_at = os.environ.get("WIZARD_TEST_STOP_AT")
     if not stop_at:
         return
@@ -81,7 +83,7 @@ def _pause_point() -> None:
         import sys
         import time
 
-        sys.stderr.write(f"wizard-test: paused before write {stop_at}\n")
+        sys.stderr.write(f"wizard-test: paused at point {stop_at}\n")
         sys.stderr.flush()
         time.sleep(3600)
 
@@ -99,6 +101,18 @@ def remove_leftover_temps(root: Path) -> list[Path]:
                 except OSError:
                     pass
     return removed
+
+
+def remove_leftover_temps_of(path: Path) -> None:
+    """Temp files an interrupted write of `path` (e.g. the secrets file) left beside it."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    for p in path.parent.glob(f"{TEMP_PREFIX}{path.name}.*"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
 
 
 @contextmanager

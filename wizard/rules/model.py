@@ -225,6 +225,10 @@ class TreeModel:
 
     # ---- queries
 
+    def use_lines(self, lines: list[ValueText]) -> None:
+        """The value lines, when the caller already walked them."""
+        self._lines = lines
+
     def lines(self) -> list[ValueText]:
         if self._lines is None:
             out = []

@@ -605,8 +605,11 @@ class Guided:
         with _interrupt_after() as interrupted:
             if changes:
                 apply_answers(self.ctx, answers, self.store)
-            save_answers(self.answers_path, data, header=header, checklist_titles=titles())
-            s.say(f"answers saved: {_short(self.answers_path)}", "green")
+            if self.same_as_saved(data):  # keep the operator's own comments when nothing changed
+                s.say(f"answers unchanged: {_short(self.answers_path)}")
+            else:
+                save_answers(self.answers_path, data, header=header, checklist_titles=titles())
+                s.say(f"answers saved: {_short(self.answers_path)}", "green")
             for path in write_well_known(answers):
                 s.say(f"wrote {_short(path)}", "green")
         self.show_checklist(answers)
@@ -615,6 +618,21 @@ class Guided:
             s.say("interrupted: the write was finished first", "yellow")
             return 130
         return 0
+
+    def same_as_saved(self, data: dict) -> bool:
+        """The saved answers file already means exactly these answers (its wording may differ)."""
+        from dataclasses import replace
+
+        from wizard.answers import load_answers
+
+        if not self.answers_path.exists():
+            return False
+        try:
+            saved = load_answers(self.answers_path)
+        except WizardError:
+            return False
+        wanted = answers_from_dict(copy.deepcopy(data), path=self.answers_path, base_dir=self.base_dir)
+        return replace(saved, raw={}) == replace(wanted, raw={})
 
     # ------------------------------------------------------------ summary and results
     def show_summary(self, answers, plan) -> None:
@@ -636,7 +654,7 @@ class Guided:
         for section in SECTIONS:
             what = self.describe(section.id, answers, plan)
             n, files = per_section.get(section.id, (0, set()))
-            edits = f"{n} in {len(files)} files" if n else "—"
+            edits = f"{n} in {len(files)} file{'s' if len(files) > 1 else ''}" if n else "—"
             table.add_row(section.title, what, edits)
         s = self.screen
         s.console.print(table)
