@@ -241,7 +241,7 @@ _OLD_VALUE = re.compile(r"livekit\.CHANGE_TO_YOUR_DOMAIN|[\w.+-]+@example\.com|e
 
 
 def _normal_old(line: str) -> str:
-    line = line.replace("username: CHANGE_TO_COTURN_SHARED_SECRET", "username: matrix")  # TURN_USERNAME
+    line = re.sub(r"username: ([\"']?)CHANGE_TO_COTURN_SHARED_SECRET\1", r"username: \1matrix\1", line)  # TURN_USERNAME
     return _collapse(_OLD_VALUE.sub("§", line))
 
 

@@ -105,6 +105,15 @@ class KubeObject:
         _, deepest = node_at(self.node, path)
         return self.view.line_of((deepest or self.node).start)
 
+    def path_line(self, path) -> int:
+        """Line of what `path` names: the key for a mapping entry (`spec:`), the item for an index."""
+        path = tuple(path)
+        if not path:
+            return self.line(("kind",))
+        if isinstance(path[-1], str):
+            return self.key_line(path[:-1], path[-1])
+        return self.line(path)
+
     def key_line(self, path, key: str) -> int:
         """Line of the mapping key `key` inside the mapping at `path`."""
         parent, _ = node_at(self.node, path)

@@ -84,7 +84,7 @@ def _object_errors(obj: KubeObject, validator) -> Iterator[Finding]:
                               f"check the field name and its indentation: {explain}"
                               + (f".{_path_text(tuple(p for p in path if not isinstance(p, int)))}" if path else ""))
             continue
-        yield Finding(obj.file, obj.line(path), ERROR, "schema",
+        yield Finding(obj.file, obj.path_line(path), ERROR, "schema",
                       f"{obj.ident}: {_path_text(path)}: {_short(err.message)}",
                       f"fix the value to match the schema: {explain}"
                       + (f".{_path_text(tuple(p for p in path if not isinstance(p, int)))}" if path else ""))
