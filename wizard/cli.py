@@ -24,6 +24,7 @@ commands:
   secrets show ID      print one secret (e.g. li.admin_password)
   rotate ID... | --all replace secrets everywhere they live and say what to restart
   checklist            the pre-deployment checklist and the state of each item
+  undo                 restore what the last run changed (backups: .wizard-backups/ beside the tree)
 
 examples:
   wizard init deployment
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--revoke", action="store_true", help="signing key: compromised, expire it in the past")
     _common(s, suppress=True)
 
+    s = sub.add_parser("undo", help="restore the files (and secrets file) the last run changed, from its backup")
+    _common(s, suppress=True)
+
     s = sub.add_parser("checklist", help="the pre-deployment checklist with each item's state",
                        description="The pre-deployment checklist: each item done by the wizard, confirmed by the "
                        "operator (checklist: in the answers file), or open. Checks (tools, cluster, DNS, SMTP) "
@@ -163,6 +167,8 @@ def _dispatch(ctx: Ctx) -> int:
         from wizard.rotate import cmd_rotate
 
         return cmd_rotate(ctx)
+    if cmd == "undo":
+        return cmd_undo(ctx)
     if cmd == "checklist":
         from wizard.checklist import cmd_checklist
 
@@ -385,6 +391,21 @@ def cmd_check(ctx: Ctx) -> int:
             console.print()
         console.print(Text(summary, style="bold red" if failed else "bold green"))
     return 1 if failed else 0
+
+
+def cmd_undo(ctx: Ctx) -> int:
+    from wizard.write import restore_last_backup, tree_lock
+
+    _, deployment, _ = load_context(ctx, need_answers=False)
+    with tree_lock(deployment):
+        folder, restored = restore_last_backup(deployment)
+    if ctx.json:
+        ctx.emit_json({"ok": True, "backup": str(folder), "restored": restored})
+    else:
+        ctx.say(f"restored {len(restored)} files from {folder}")
+        for rel in restored:
+            ctx.say(f"  {rel}")
+    return 0
 
 
 def cmd_secrets(ctx: Ctx) -> int:

@@ -169,9 +169,79 @@ def ensure_gitignored(path: Path) -> bool:
     return True
 
 
-def write_plan(plan, root: Path) -> list[str]:
+BACKUP_KEEP = 10
+
+
+def backups_root(tree_root: Path) -> Path:
+    tree_root = Path(tree_root).resolve()
+    return tree_root.parent / ".wizard-backups" / tree_root.name
+
+
+def make_backup(tree_root: Path, rels: list[str], secrets_file: Path | None) -> Path | None:
+    """Copy the files about to change (and the secrets file) into a new timestamped folder (0700)."""
+    import datetime
+    import shutil
+
+    if not rels:
+        return None
+    base = backups_root(tree_root)
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(base.parent, 0o700)
+    os.chmod(base, 0o700)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    folder = base / stamp
+    tmp = base / f"{TEMP_PREFIX}{stamp}"
+    tmp.mkdir(mode=0o700)
+    for rel in rels:
+        src = Path(tree_root) / rel
+        dst = tmp / "tree" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copy2(src, dst)
+        os.chmod(dst, 0o600)
+    if secrets_file is not None and Path(secrets_file).exists():
+        shutil.copy2(secrets_file, tmp / "secrets.yaml")
+        os.chmod(tmp / "secrets.yaml", 0o600)
+        (tmp / "secrets.path").write_text(str(Path(secrets_file).resolve()))
+    os.replace(tmp, folder)
+    ensure_gitignored(base.parent)
+    for old in sorted(p for p in base.iterdir() if not p.name.startswith(TEMP_PREFIX))[:-BACKUP_KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in base.glob(f"{TEMP_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return folder
+
+
+def restore_last_backup(tree_root: Path) -> tuple[Path, list[str]]:
+    import shutil
+
+    from wizard.errors import WizardError
+
+    base = backups_root(tree_root)
+    folders = sorted(p for p in base.iterdir() if not p.name.startswith(TEMP_PREFIX)) if base.is_dir() else []
+    if not folders:
+        raise WizardError(f"no backup to restore for {tree_root}")
+    last = folders[-1]
+    restored = []
+    secrets = last / "secrets.yaml"
+    if secrets.exists():
+        target = Path((last / "secrets.path").read_text().strip())
+        atomic_write(target, secrets.read_bytes(), mode=0o600)
+    tree_dir = last / "tree"
+    if tree_dir.is_dir():
+        for src in sorted(p for p in tree_dir.rglob("*") if p.is_file()):
+            rel = src.relative_to(tree_dir).as_posix()
+            atomic_write(Path(tree_root) / rel, src.read_bytes())
+            restored.append(rel)
+    shutil.rmtree(last)
+    return last, restored
+
+
+def write_plan(plan, root: Path, *, backup: bool = True) -> list[str]:
     """Write the secrets file (if changed) and then every changed file. Returns files written."""
     from wizard.store import write_store
+
+    if backup and (plan.changed_files or plan.store_changed):
+        make_backup(root, plan.changed_files, plan.store.path if plan.store is not None else None)
 
     if plan.store is not None and plan.store.path is not None and plan.store_changed:
         write_store(plan.store)
