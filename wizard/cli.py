@@ -153,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(lines) > 1:
             print(f"wizard: {len(lines)} problems; nothing was written", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - last resort: no traceback (it could quote values)
+        if os.environ.get("WIZARD_DEBUG"):
+            raise
+        print(f"wizard: internal error ({type(exc).__name__}); nothing half-written: files are replaced "
+              "atomically. Re-run with WIZARD_DEBUG=1 for the traceback and report it.", file=sys.stderr)
+        return 70
 
 
 def _dispatch(ctx: Ctx) -> int:

@@ -105,25 +105,51 @@ def insert_entry(view: V.View, mapping: JNode, key: str, value, *, after_key: st
                 target = (k, v)
                 break
     anchor = entry_end(text, target[1])
-    # A commented example of this key right below the entry stays above the real key.
+    # A commented example of this key (`# key: …`, possibly with its commented children below it) stays
+    # where it is and the real key goes right after it.
     if example is not None:
-        probe = anchor
-        while True:
-            nl = text.find("\n", probe)
-            if nl == -1:
-                break
-            nxt_end = _line_end(text, nl + 1)
-            line = text[nl + 1:nxt_end]
-            stripped = line.lstrip()
-            if not stripped.startswith("#") or len(line) - len(stripped) < col:
-                break
-            if example in line:
-                anchor = nxt_end
-            probe = nxt_end
+        found = _commented_example(text, mapping, col, example)
+        if found is not None:
+            anchor = found
     lines = render_entry(key, value, col)
     new = "\n" + "\n".join(lines)
     return Edit(view.file.rel, view.to_file(anchor), view.to_file(anchor), view.encode(new, what or key),
                 tuple(ids), secret, what or f"add {key}")
+
+
+def _commented_example(text: str, mapping: JNode, col: int, example: str) -> int | None:
+    """End of the commented example block for `example` inside the mapping's lines, or None."""
+    first_key = mapping.value[0][0].start
+    region_start = text.rfind("\n", 0, first_key) + 1
+    region_end = entry_end(text, mapping.value[-1][1])
+    # comments right after the last entry belong to the mapping too
+    probe = region_end
+    while True:
+        nl = text.find("\n", probe)
+        if nl == -1:
+            break
+        le = _line_end(text, nl + 1)
+        if not text[nl + 1:le].lstrip().startswith("#"):
+            break
+        region_end = probe = le
+    pat = re.compile(r"^([ \t]*)#[ \t]?([ \t]*)" + re.escape(example), re.MULTILINE)
+    for m in pat.finditer(text, region_start, region_end):
+        if len(m.group(1)) < col - 1:
+            continue
+        inner = len(m.group(2))
+        end = _line_end(text, m.start())
+        while True:
+            nl = text.find("\n", end)
+            if nl == -1 or nl + 1 >= region_end:
+                break
+            le = _line_end(text, nl + 1)
+            line = text[nl + 1:le]
+            mm = re.match(r"[ \t]*#[ \t]?([ \t]*)\S", line)
+            if not mm or len(mm.group(1)) <= inner:
+                break
+            end = le
+        return end
+    return None
 
 
 def insert_nested(view: V.View, mapping: JNode, keys: tuple[str, ...], value, **kw) -> Edit:

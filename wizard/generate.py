@@ -95,3 +95,68 @@ def verify_key_b64(line: str) -> tuple[str, str]:
     pub = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return f"{alg}:{version}", base64.b64encode(pub).decode().rstrip("=")
+
+
+DENYLIST_ENV = "WIZARD_SIGNING_KEY_DENYLIST"
+
+
+def _denylist() -> set[str]:
+    """Verify keys (unpadded base64) known to be bad: the bundled list plus the operator's file."""
+    import os
+    from pathlib import Path
+
+    files = [Path(__file__).with_name("denied_signing_keys.txt"),
+             Path.home() / ".config" / "wizard" / "denied_signing_keys.txt"]
+    if os.environ.get(DENYLIST_ENV):
+        files.append(Path(os.environ[DENYLIST_ENV]))
+    out = set()
+    for f in files:
+        try:
+            for line in f.read_text(encoding="utf-8").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    out.add(line.split()[-1].rstrip("="))
+        except OSError:
+            continue
+    return out
+
+
+def signing_key_problem(line: str) -> str | None:
+    """Why a signing key must not be used, or None."""
+    try:
+        _, _, seed = signing_key_parts(line)
+    except ValueError as exc:
+        return str(exc)
+    if len(set(seed)) <= 2 or all((seed[i + 1] - seed[i]) % 256 == 1 for i in range(31)):
+        return "its seed is degenerate (a repeated or counting byte pattern): anyone can derive it"
+    _, pub = verify_key_b64(line)
+    if pub in _denylist():
+        return "it is on the deny-list of known compromised keys"
+    return None
+
+
+def old_key_problem(kid: str, entry, current_line: str | None = None) -> str | None:
+    """Why an old_signing_keys entry is malformed or leaks private material, or None."""
+    import base64
+
+    if not isinstance(kid, str) or not kid.startswith("ed25519:") or len(kid) <= len("ed25519:"):
+        return f"{kid!r}: the id must be ed25519:<key id>"
+    if not isinstance(entry, dict) or set(entry) - {"key", "expired_ts"} or "key" not in entry:
+        return f"{kid}: an entry holds exactly `key` (the public verify key) and `expired_ts`"
+    key = str(entry["key"])
+    if " " in key.strip() or key.startswith("ed25519"):
+        return f"{kid}: the entry holds a key-file line (private key material)"
+    try:
+        raw = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+    except ValueError:
+        return f"{kid}: the key is not base64"
+    if len(raw) != 32:
+        return f"{kid}: the key is not a 32-byte ed25519 verify key"
+    if current_line:
+        try:
+            _, _, seed = signing_key_parts(current_line)
+            if raw == seed:
+                return f"{kid}: the entry holds the private seed of the current signing key"
+        except ValueError:
+            pass
+    return None

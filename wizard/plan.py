@@ -128,6 +128,15 @@ class Planner:
                 if not C.has_token(sp.value):
                     self.plan.secret_values[sp.value] = spec.id
             value = self._decide(spec, spans, provided)
+            if spec.id == "synapse.signing_key":
+                problem = generate.signing_key_problem(value)
+                if problem:
+                    raise SecretsError(f"synapse.signing_key cannot be used: {problem}",
+                                       hint="wizard rotate synapse.signing_key --revoke")
+                for kid, entry in self.store.old_signing_keys.items():
+                    bad = generate.old_key_problem(kid, entry, value)
+                    if bad:
+                        raise SecretsError(f"old_signing_keys in the secrets file: {bad}")
             self.values[spec.id] = value
             self._write_spans(spec.id, spans, value, secret=True)
         self._admin()
@@ -463,6 +472,17 @@ class Planner:
             section_env["smtp_user"] = s.user
         section_plain = dict(section_env)
         if s.password is not None:
+            import yaml
+
+            try:
+                carried = yaml.safe_load('"' + s.password + '"') == s.password
+            except yaml.YAMLError:
+                carried = False
+            if not carried:
+                raise CannotCarry("envsubst puts it inside double quotes in the homeserver config "
+                                  "(smtp_pass: \"${SMTP_PASSWORD}\"), where quotes, backslashes and control "
+                                  "characters would change the YAML", where="smtp.password",
+                                  hint="choose an SMTP password without \" and \\")
             section_env["smtp_pass"] = "${SMTP_PASSWORD}"
             section_plain["smtp_pass"] = s.password
             self.plan.secret_values[s.password] = "smtp.password"
