@@ -89,8 +89,11 @@ def insert_entry(view: V.View, mapping: JNode, key: str, value, *, after_key: st
     """Add `key: value` to a block mapping: after `after_key` when given, else after the last entry
     and any commented example lines that follow it."""
     text = view.text
-    if mapping.kind == "scalar":  # `annotations:` with nothing under it
-        raise TreeError("cannot add a key under an empty value; write `{}`-free YAML", where=view.where(mapping.start))
+    if mapping.kind == "scalar" and not mapping.value:  # `annotations:` with nothing under it
+        return _insert_under_empty(view, mapping, key, value, ids, secret, what)
+    if mapping.kind == "map" and mapping.style == "{" and not mapping.value \
+            and text[mapping.start:mapping.end] == "{}":  # `annotations: {}`
+        return _insert_under_empty(view, mapping, key, value, ids, secret, what, replace_flow=True)
     if mapping.kind != "map" or mapping.style == "{":
         raise TreeError(f"cannot add {key!r} to a flow-style mapping; rewrite it in block style",
                         where=view.where(mapping.start))
@@ -112,6 +115,34 @@ def insert_entry(view: V.View, mapping: JNode, key: str, value, *, after_key: st
         if found is not None:
             anchor = found
     lines = render_entry(key, value, col)
+    new = "\n" + "\n".join(lines)
+    return Edit(view.file.rel, view.to_file(anchor), view.to_file(anchor), view.encode(new, what or key),
+                tuple(ids), secret, what or f"add {key}")
+
+
+def _insert_under_empty(view: V.View, node: JNode, key: str, value, ids, secret, what,
+                        replace_flow: bool = False) -> Edit:
+    """`parent:` (null) or `parent: {}` → `parent:` followed by the new entry one level deeper."""
+    text = view.text
+    ls = text.rfind("\n", 0, node.start) + 1
+    if not text[ls:node.start].strip():  # the null sits at the start of the next line
+        ls = text.rfind("\n", 0, max(ls - 1, 0)) + 1
+    line = text[ls:_line_end(text, ls)]
+    stripped = line.lstrip(" ")
+    col = len(line) - len(stripped)
+    while stripped.startswith("- "):
+        col += 2
+        stripped = stripped[2:].lstrip(" ")
+    lines = render_entry(key, value, col + 2)
+    if replace_flow:
+        start, end = node.start, node.end
+        # drop the space before `{}` too, so the parent line reads `parent:`
+        while start > ls and text[start - 1] == " ":
+            start -= 1
+        new = "\n" + "\n".join(lines)
+        return Edit(view.file.rel, view.to_file(start), view.to_file(end), view.encode(new, what or key),
+                    tuple(ids), secret, what or f"add {key}")
+    anchor = _line_end(text, ls)
     new = "\n" + "\n".join(lines)
     return Edit(view.file.rel, view.to_file(anchor), view.to_file(anchor), view.encode(new, what or key),
                 tuple(ids), secret, what or f"add {key}")

@@ -324,40 +324,48 @@ class Planner:
         for setting in C.SETTINGS:
             value = wanted[setting.id]
             for loc in setting.locations:
-                found = _find(self.tree, loc, optional=_optional(loc))
-                if value is None:  # manual TLS: issuer annotations go away
-                    if setting.id == "tls.issuer" and "annotations" in loc:
-                        self._remove_issuer(loc)
+                if setting.id == "tls.issuer" and ".annotations." in loc:
+                    self._issuer_annotation(loc, value)
                     continue
+                if value is None:  # manual TLS: Certificate/coturn-tls stays the operator's
+                    continue
+                found = _find(self.tree, loc, optional=_optional(loc))
                 self._write_spans(setting.id, [(loc, sp) for sp in found.spans], value, secret=False)
 
-    def _remove_issuer(self, loc: str) -> None:
-        addr = Address.parse(loc)
-        parent = Address.parse(loc.rsplit(".", 1)[0] if not loc.endswith('"') else loc[: loc.rindex('."')])
-        found = resolve(self.tree, parent, want_nodes=True)
+    def _issuer_annotation(self, loc: str, issuer: str | None) -> None:
+        """Set, add (back) or — in manual TLS mode — remove the cert-manager issuer annotation."""
+        parent, _, _ = loc.rpartition('."')
+        if issuer is not None:
+            self._annotation_at(parent, C.ISSUER_ANNOTATION, issuer, "tls.mode")
+            return
+        found = resolve(self.tree, Address.parse(parent), want_nodes=True)
         for view, node, _ in found.nodes:
             key = map_key(node, C.ISSUER_ANNOTATION)
             if key is not None:
                 self.edits.append(remove_entry_lines(view, key, map_get(node, C.ISSUER_ANNOTATION),
                                                      ids=("tls.mode",), what="remove issuer annotation"))
-        del addr
 
     # -------------------------------------------------------------- structural additions
     def _annotation(self, ingress: str, key: str, value: str, cid: str, *, example: str | None = None,
                     overwrite: bool = True) -> None:
-        loc = f'{ingress} › metadata.annotations."{key}"'
+        self._annotation_at(f"{ingress} › metadata.annotations", key, value, cid, example=example,
+                            overwrite=overwrite)
+
+    def _annotation_at(self, parent: str, key: str, value: str, cid: str, *, example: str | None = None,
+                       overwrite: bool = True) -> None:
+        loc = f'{parent}."{key}"'
         found = resolve(self.tree, Address.parse(loc))
         if found.spans:
             if overwrite:
                 self._write_spans(cid, [(loc, sp) for sp in found.spans], value, secret=False)
             return
         if not found.missing:
-            raise TreeError(f"cannot place {key} ({loc})", where=ingress.split(" › ")[0])
+            raise TreeError(f"cannot place {key} ({loc})", where=parent.split(" › ")[0])
         m = found.missing[0]
         keys = tuple(s.arg for s in m.rest)
         if len(keys) == 1:
             self.edits.append(insert_entry(m.view, m.node, key, value, example=example or key, ids=(cid,),
-                                           what=f"add annotation {key}"))
+                                           what=f"add {key}"))
         else:
             self.edits.append(insert_nested(m.view, m.node, keys, value, ids=(cid,), what=f"add {'.'.join(keys)}"))
 
