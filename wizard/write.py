@@ -249,7 +249,10 @@ def write_plan(plan, root: Path, *, backup: bool = True) -> list[str]:
     written = []
     for rel in plan.changed_files:
         f = plan.files[rel]
-        atomic_write(Path(root) / rel, f.to_bytes(plan.new_texts[rel]))
+        target = Path(root) / rel
+        if target.is_symlink():  # write through links inside the tree (the reader refused others)
+            target = target.resolve()
+        atomic_write(target, f.to_bytes(plan.new_texts[rel]))
         written.append(rel)
     if plan.store is not None and plan.store.path is not None and plan.store.rotating:
         plan.store.rotating.clear()  # every location now holds the new values
