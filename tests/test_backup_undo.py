@@ -44,3 +44,13 @@ def test_manifests_keep_their_mode(tmp_path):
     run_wizard("--answers", str(answers), "--yes", check=True)
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert stat.S_IMODE((tmp_path / "prod.secrets.yaml").stat().st_mode) == 0o600
+
+
+def test_warns_when_secret_manifests_are_tracked_by_git(tmp_path):
+    run_wizard("init", str(tmp_path / "deployment"), check=True)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "deployment"], check=True)
+    answers = write_answers(tmp_path / "prod.yaml", FULL_ANSWERS)
+    proc = run_wizard("--answers", str(answers), "--yes", check=True)
+    assert "tracked by git" in proc.stderr and "sops" in proc.stderr
+    assert "/prod.secrets.yaml" in (tmp_path / ".gitignore").read_text()

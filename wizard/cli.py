@@ -317,6 +317,25 @@ def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=No
     return 0
 
 
+def tracked_secret_manifests(deployment: Path) -> list[str]:
+    """Files of the tree that hold secrets and are tracked by git (they would be pushed in clear)."""
+    import subprocess
+
+    from wizard.catalog import SECRETS
+    from wizard.write import in_git_worktree
+
+    deployment = Path(deployment)
+    if in_git_worktree(deployment) is None:
+        return []
+    files = sorted({loc.split(" › ")[0] for s in SECRETS for loc in s.locations})
+    try:
+        out = subprocess.run(["git", "-C", str(deployment), "ls-files", "--", *files], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [ln for ln in out.stdout.splitlines() if ln]
+
+
 def _report_plan(ctx: Ctx, plan, answers, *, dry: bool, created: bool, written=None) -> None:
     from wizard.ui.render import Masker, colour_diff_line, paint, unified_diff
 
@@ -357,6 +376,11 @@ def _report_plan(ctx: Ctx, plan, answers, *, dry: bool, created: bool, written=N
         ctx.say(f"  {rel} ({n} {'edit' if n == 1 else 'edits'})")
     if "li.admin_password" in plan.generated:
         ctx.say("the LI admin UI password is in the secrets file: wizard secrets show li.admin_password")
+    tracked = tracked_secret_manifests(answers.deployment)
+    if tracked:
+        print(f"wizard: warning: {len(tracked)} manifests holding secrets are tracked by git "
+              f"({', '.join(tracked[:3])}{', …' if len(tracked) > 3 else ''}): do not push them in clear; "
+              "encrypt them (sops) or generate SealedSecrets instead", file=sys.stderr)
 
 
 def cmd_check(ctx: Ctx) -> int:
