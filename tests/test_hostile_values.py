@@ -226,3 +226,43 @@ def test_values_a_consumer_cannot_carry_are_refused(configured, tmp_path, cid, v
 def test_a_safe_but_unusual_adopted_value_is_quoted_for_yaml(configured, tmp_path):
     tree = _apply_with_secret(configured, tmp_path, "key_vault.django_secret_key", "true")
     assert T.sd(tree, T.KV, "key-vault-secrets")["DJANGO_SECRET_KEY"] == "true"
+
+
+def test_operator_answers_with_hostile_text(tmp_path):
+    import copy
+
+    (tmp_path / "AuthKey.p8").write_text("-----BEGIN PRIVATE KEY-----\nMIGT\n-----END PRIVATE KEY-----\n")
+    (tmp_path / "fcm.json").write_text('{"project_id": "p", "note": "quote \\" and \\\\ and #"}')
+    data = copy.deepcopy(FULL_ANSWERS)
+    realm = 'Say "hi" # not a comment: ok \\ é'
+    user = "us'er\"#1: x"
+    sender = 'Ops "Team" # <ops@acme-corp.net>'
+    key_id = "K\"1#: x'"
+    data["li"]["auth_realm"] = realm
+    data["smtp"] = {"enabled": True, "host": "smtp.acme-corp.net", "user": user, "from": sender,
+                    "password": "env:HOSTILE_SMTP"}
+    data["push"] = {"enabled": True, "apns": {"key_file": "AuthKey.p8", "key_id": key_id, "team_id": "T: #1",
+                                              "topic": "net.acme"}, "fcm": {"service_account_file": "fcm.json"}}
+    run_wizard("init", str(tmp_path / "deployment"), check=True)
+    answers = write_answers(tmp_path / "prod.yaml", data)
+    run_wizard("--answers", str(answers), "--yes", check=True, env={"HOSTILE_SMTP": "pw: #'x"})
+    tree = tmp_path / "deployment"
+    rt = YAML(typ="rt")
+    ing_file = tree / "li-instance/03-synapse-admin-li/deployment.yaml"
+    ann = T.obj(tree, "li-instance/03-synapse-admin-li/deployment.yaml", "Ingress", "synapse-admin-li")[
+        "metadata"]["annotations"]
+    assert ann["nginx.ingress.kubernetes.io/auth-realm"] == realm
+    assert any(d.get("kind") == "Ingress" and d["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-realm"]
+               == realm for d in rt.load_all(T.read_text(ing_file)))
+    email = yaml.safe_load(T.cm(tree, "main-instance/01-synapse/configmap.yaml", "synapse-config")["homeserver.yaml"])["email"]
+    assert email["smtp_user"] == user and email["notif_from"] == sender
+    plain = T.plain(tree, "config/synapse/homeserver.yaml")["email"]
+    assert plain["smtp_pass"] == "pw: #'x" and plain["smtp_user"] == user
+    sy = T.sd(tree, "main-instance/07-sygnal/deployment.yaml", "sygnal-secrets")
+    assert sy["apns-key-id"] == key_id and sy["apns-team-id"] == "T: #1"
+    assert json.loads(sy["fcm-service-account.json"])["note"] == 'quote " and \\ and #'
+    # a `$NAME` would be eaten by envsubst in the main config: refused
+    data["smtp"]["user"] = "user$HOME"
+    answers = write_answers(tmp_path / "prod.yaml", data)
+    proc = run_wizard("--answers", str(answers), "--yes", env={"HOSTILE_SMTP": "pw"})
+    assert proc.returncode == 2 and "smtp.user" in proc.stderr

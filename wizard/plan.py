@@ -478,6 +478,12 @@ class Planner:
                        "notif_from": s.from_, "enable_notifs": True}
         if s.user:
             section_env["smtp_user"] = s.user
+        import re as _re
+
+        for k, v in section_env.items():  # the main config goes through envsubst: `$NAME` would vanish
+            if isinstance(v, str) and _re.search(r"\$[A-Za-z_{]", v):
+                raise CannotCarry(f"a `$` followed by a name would be replaced by envsubst in the homeserver "
+                                  f"config", where=f"smtp.{ {'smtp_host': 'host', 'smtp_user': 'user', 'notif_from': 'from'}.get(k, k)}")
         section_plain = dict(section_env)
         if s.password is not None:
             import yaml
