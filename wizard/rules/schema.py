@@ -70,6 +70,28 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_KINDS = ((bool, "boolean"), (int, "number"), (float, "number"), (str, "string"), (dict, "mapping"), (list, "list"))
+
+
+def _kind_of(value) -> str:
+    if value is None:
+        return "null"
+    return next((name for t, name in _KINDS if isinstance(value, t)), type(value).__name__)
+
+
+def _describe(err) -> str:
+    """jsonschema's message without the offending value itself: it may be a secret."""
+    if err.validator == "type":
+        want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(
+            str(v) for v in err.validator_value if v != "null")
+        return f"is a {_kind_of(err.instance)}, expected {want}"
+    message = err.message
+    shown = repr(err.instance)
+    if message.startswith(shown):
+        message = f"the {_kind_of(err.instance)}" + message[len(shown):]
+    return _short(message)
+
+
 def _object_errors(obj: KubeObject, validator) -> Iterator[Finding]:
     explain = f"kubectl explain {obj.kind.lower()}"
     for err in validator.iter_errors(obj.data):
@@ -85,7 +107,7 @@ def _object_errors(obj: KubeObject, validator) -> Iterator[Finding]:
                               + (f".{_path_text(tuple(p for p in path if not isinstance(p, int)))}" if path else ""))
             continue
         yield Finding(obj.file, obj.path_line(path), ERROR, "schema",
-                      f"{obj.ident}: {_path_text(path)}: {_short(err.message)}",
+                      f"{obj.ident}: {_path_text(path)}: {_describe(err)}",
                       f"fix the value to match the schema: {explain}"
                       + (f".{_path_text(tuple(p for p in path if not isinstance(p, int)))}" if path else ""))
 

@@ -88,7 +88,7 @@ def service_reference(model: TreeModel, ctx) -> Iterator[Finding]:
             if not idx.managed(ns):
                 yield Finding(vt.file, vt.line, INFO, "service-reference",
                               f"{host}: Service {name} in namespace {ns}, which the tree defines no Service in: "
-                              f"not checked", "")
+                              f"not checked", "it comes from outside the tree (a Helm chart?): make sure that is installed")
                 continue
             yield Finding(vt.file, vt.line, ERROR, "service-reference",
                           f"{host} names Service {name} in namespace {ns}, which the tree does not define"
@@ -98,7 +98,7 @@ def service_reference(model: TreeModel, ctx) -> Iterator[Finding]:
             name = m.group(2).lower()
             if name in _LOCAL_NAMES or _is_ip(name):
                 continue
-            url = m.group(0)
+            url = f"{m.group(1)}://{m.group(2)}:{m.group(3)}"  # without any user:password@
             if idx.has(None, name):
                 ns = next((n for n, names in idx.by_ns.items() if name in names), "NAMESPACE")
                 yield Finding(vt.file, vt.line, WARNING, "service-reference",
