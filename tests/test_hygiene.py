@@ -144,3 +144,24 @@ def test_private_seed_in_old_signing_keys_is_refused(site):
     sf.chmod(0o600)
     proc = run_wizard("--answers", str(answers), "--yes", env=ENV)
     assert proc.returncode == 2 and "private" in proc.stderr
+
+
+def test_check_flags_bad_keys_in_the_tree(site):
+    tmp, answers = site
+    run_wizard("--answers", str(answers), "--yes", check=True, env=ENV)
+    data = yaml.safe_load((tmp / "prod.secrets.yaml").read_text())
+    line = data["secrets"]["synapse.signing_key"]
+    hs = tmp / "deployment/config/synapse/homeserver.yaml"
+    text = hs.read_text()
+    hs.write_text(text.replace("\nserver_name:", f'\nold_signing_keys:\n  "a_bad": {{key: "{line.split()[2]}", '
+                                                 'expired_ts: 1}\nserver_name:', 1))
+    zero = _zero_key()
+    for rel in ("main-instance/01-synapse/secrets.yaml", "li-instance/01-synapse-li/deployment.yaml"):
+        p = tmp / "deployment" / rel
+        p.write_text(p.read_text().replace(line, zero))
+    proc = run_wizard("check", "--answers", str(answers), "--json", "--rule", "signing-key", env=ENV)
+    findings = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "signing-key"]
+    assert proc.returncode == 1
+    msgs = " ".join(f["message"] for f in findings)
+    assert "degenerate" in msgs and "ed25519:" in msgs
+    assert any(f["file"] == "config/synapse/homeserver.yaml" for f in findings)

@@ -160,16 +160,35 @@ def _li_rules(tree: Tree, broken: set[str]) -> list[Finding]:
                 f, ln = _split_where(a.where())
                 out.append(Finding(f, ln, ERROR, "li-distinct-secret",
                                    f"{spec.id} is the same as {spec.distinct_from}", f"wizard rotate {spec.id}"))
+    current = None
     for sp in _spans(tree, C.SECRET_BY_ID["synapse.signing_key"].locations[0]):
         if not C.has_token(sp.value):
-            try:
-                _, _, seed = generate.signing_key_parts(sp.value)
-                if len(set(seed)) <= 1:
-                    raise ValueError("the key seed is degenerate (one repeated byte)")
-            except ValueError as exc:
+            current = sp.value
+            problem = generate.signing_key_problem(sp.value)
+            if problem:
                 f, ln = _split_where(sp.where())
-                out.append(Finding(f, ln, ERROR, "signing-key", f"synapse.signing_key is not usable: {exc}",
-                                   "wizard rotate synapse.signing_key"))
+                out.append(Finding(f, ln, ERROR, "signing-key", f"synapse.signing_key must not be used: {problem}",
+                                   "wizard rotate synapse.signing_key --revoke"))
+    # old_signing_keys of every homeserver config: ed25519:<id> entries holding public keys only.
+    for hs in C.HOMESERVERS:
+        loc = (hs + " old_signing_keys") if hs.endswith("(yaml)") else f"{hs} › old_signing_keys"
+        if loc.split(" › ")[0] in broken:
+            continue
+        try:
+            found = resolve(tree, Address.parse(loc), want_nodes=True)
+        except TreeError:
+            continue
+        for view, node, _ in found.nodes:
+            if node.kind != "map":
+                continue
+            for k, v in node.value:
+                entry = {str(kk.value): (int(vv.value) if str(vv.value).isdigit() else vv.value)
+                         for kk, vv in v.value} if v.kind == "map" else v.value
+                bad = generate.old_key_problem(str(k.value), entry, current)
+                if bad:
+                    f, ln = _split_where(view.where(k.start))
+                    out.append(Finding(f, ln, ERROR, "signing-key", f"old_signing_keys: {bad}",
+                                       "keep only ed25519:<id>: {key: <public verify key>, expired_ts: <ms>}"))
     # LI allowlist: open (no annotation) is a warning.
     for ingress in C.LI_INGRESSES:
         loc = f'{ingress} › metadata.annotations."{C.ALLOWLIST_ANNOTATION}"'
