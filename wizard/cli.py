@@ -20,7 +20,8 @@ commands:
   (none)               guided setup of ./deployment (or --deployment DIR); with --answers FILE,
                        a non-interactive apply that never prompts
   init [DIR]           copy the bundled templates to DIR (default ./deployment)
-  check                audit a tree: placeholders, example.com, equality groups, LI rules
+  check                audit a tree: placeholders, example.com, equality groups, LI rules, schema,
+                       duplicate objects, Service/Secret references, replication listener, PDBs
   secrets show ID      print one secret (e.g. li.admin_password)
   rotate ID... | --all replace secrets everywhere they live and say what to restart
   checklist            the pre-deployment checklist and the state of each item
