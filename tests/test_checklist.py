@@ -3,7 +3,6 @@ the resolver), each item's state on real trees, and `wizard checklist` on the co
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys

@@ -193,6 +193,23 @@ def test_rerun_with_the_saved_answers_changes_no_byte(first_run):
     assert digest(first_run["tree"]) == before
 
 
+def test_second_guided_run_prefilled_changes_nothing(first_run):
+    """Run the guided setup again: every question pre-filled from the saved answers, Enter everywhere."""
+    tree_before = digest(first_run["tree"])
+    answers_before = first_run["answers"].read_bytes()
+    secrets_before = first_run["secrets"].read_bytes()
+    term = Terminal(first_run["work"], "--deployment", "T/deployment")
+    questions = term.drive()
+    code, out = term.finish()
+    assert code == 0, out[-3000:]
+    assert any("Server name: example.org" in q for q in questions)
+    assert not any("Create it" in q or "Write these changes" in q for q in questions)
+    assert "the tree already matches these answers" in out and "answers unchanged" in out
+    assert digest(first_run["tree"]) == tree_before
+    assert first_run["answers"].read_bytes() == answers_before
+    assert first_run["secrets"].read_bytes() == secrets_before
+
+
 def test_secret_shown_only_by_the_explicit_command(first_run):
     proc = run_wizard("secrets", "show", "li.admin_password", "--deployment", str(first_run["tree"]))
     assert proc.returncode == 0, proc.stderr

@@ -77,7 +77,7 @@ class ItemStatus:
 
     def to_json(self) -> dict:
         return {"section": self.section, "id": self.item.id, "title": self.item.title, "kind": self.item.kind,
-                "state": self.state, "detail": self.detail}
+                "state": self.state, "detail": self.detail, "help": self.item.help}
 
 
 # ---------------------------------------------------------------- checks (each bounded in time)
@@ -230,6 +230,12 @@ def _errors_about(facts: Facts, prefixes: tuple[str, ...], rules=("placeholder",
     return out
 
 
+def shown(path) -> str:
+    """A path as short as it can be said from the current folder."""
+    rel = os.path.relpath(Path(path).absolute(), Path.cwd())
+    return rel if not rel.startswith("..") else str(path)
+
+
 def _problems(findings) -> str:
     first = findings[0]
     more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
@@ -252,7 +258,7 @@ def _secrets_state(facts: Facts):
     missing = [i for i in GENERATED_IDS if i not in store.values]
     if missing:
         return OPEN, f"not in the secrets file: {', '.join(missing)}"
-    return DONE, f"{len(GENERATED_IDS)} secrets in {store.path} (mode 0600)"
+    return DONE, f"{len(GENERATED_IDS)} secrets in {shown(store.path)} (mode 0600)"
 
 
 def _domains_state(facts: Facts):
@@ -301,7 +307,8 @@ def _well_known_state(facts: Facts):
                 return OPEN, f"{path} does not delegate to {a.domains['matrix']}"
         except OSError:
             return OPEN, f"{path} is missing"
-    return DONE, f"written to {Path(a.well_known_dir) / '.well-known' / 'matrix'}; serve it at https://{a.server_name}/"
+    return DONE, f"written to {shown(Path(a.well_known_dir) / '.well-known' / 'matrix')}; " \
+                 f"serve it at https://{a.server_name}/"
 
 
 def _allowlist_extra(facts: Facts):
@@ -527,7 +534,7 @@ def checklist_status(answers, tree: Path | None, *, store=None, findings=None, c
                 continue
             if item.kind == MANUAL:
                 state, detail = (CONFIRMED, "confirmed by the operator") if confirmed.get(item.id) else \
-                    (OPEN, "not confirmed" + (f": {item.help}" if item.help else ""))
+                    (OPEN, "not confirmed")
             elif item.kind == CHECK:
                 result = checks.get(item.id)
                 if result is None:

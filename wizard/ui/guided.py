@@ -287,8 +287,7 @@ class Guided:
 
     # ------------------------------------------------------------ asking
     def ask(self, q: Question, default=None):
-        value = self.asker.ask(q, default)
-        return value
+        return self.asker.ask(q, default)
 
     def ask_key(self, q: Question, default=None):
         """Ask for an answers key: pre-filled value first, then the given default."""
@@ -470,7 +469,7 @@ class Guided:
                                  CONFIRM), False):
             self.ask_key(Question("smtp.host", "SMTP server host:",
                                   parse=lambda t: probe("smtp.host", t.strip().lower(), self.base_dir, smtp_extra)),
-                         None)
+                         f"smtp.{base}")
             self.ask_key(Question("smtp.port", "SMTP port:", parse=parse_port), 587)
             self.ask_key(Question("smtp.user", "SMTP user (empty for none):", optional=True,
                                   parse=lambda t: probe("smtp.user", t.strip(), self.base_dir, smtp_extra)), None)
@@ -637,7 +636,6 @@ class Guided:
     # ------------------------------------------------------------ summary and results
     def show_summary(self, answers, plan) -> None:
         from rich.table import Table
-        from rich.text import Text
 
         from wizard.checklist import SECTIONS
 
@@ -663,7 +661,8 @@ class Guided:
         s.say(f"{len(plan.changed_files)} files change in the tree; secrets file: {_short(answers.secrets_file)} "
               f"({'updated' if plan.store_changed else 'unchanged'}); answers file: {_short(self.answers_path)}")
 
-    def describe(self, section: str, a, plan) -> "object":
+    def describe(self, section: str, a, plan):
+        """One cell of the summary: the settings of a section, in the operator's words (rich Text)."""
         from rich.text import Text
 
         def checks(ids):
@@ -801,12 +800,9 @@ def _item(item_id: str):
 
 def _short(path) -> str:
     """A path as the operator typed it: relative to the current folder when under it."""
-    p = Path(path)
-    try:
-        rel = os.path.relpath(p, Path.cwd())
-    except ValueError:
-        return str(p)
-    return rel if not rel.startswith("..") else str(p)
+    from wizard.checklist import shown
+
+    return shown(path)
 
 
 @contextmanager
