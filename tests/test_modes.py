@@ -118,3 +118,14 @@ def test_smtp_push_and_turn_ip(tmp_path):
     assert data["counts"]["error"] == 0, data
     secrets = yaml.safe_load((tmp_path / "prod.secrets.yaml").read_text())
     assert {"smtp.password", "push.apns.key"} <= set(secrets["provided"])
+
+
+def test_answers_write_well_known_delegation(tmp_path):
+    tree, answers = _configure(tmp_path, lambda d: d.update(well_known_dir="site-root"))
+    server = json.loads((tmp_path / "site-root/.well-known/matrix/server").read_text())
+    client = json.loads((tmp_path / "site-root/.well-known/matrix/client").read_text())
+    assert server == {"m.server": f"{FULL_ANSWERS['domains']['matrix']}:443"}
+    assert client["m.homeserver"]["base_url"] == f"https://{FULL_ANSWERS['domains']['matrix']}"
+    before = digest(tmp_path)
+    proc = run_wizard("--answers", str(answers), "--yes", check=True)
+    assert digest(tmp_path) == before and "wrote" not in proc.stdout

@@ -622,3 +622,29 @@ def cmd_checklist(ctx) -> int:
     summary = f"{n[DONE]} done, {n[CONFIRMED]} confirmed, {n[OPEN]} open"
     ctx.say(paint(summary, "red" if n[OPEN] else "green", ctx.colour))
     return 0
+
+
+def write_well_known(answers) -> list[Path]:
+    """Write /.well-known/matrix/{server,client} under answers.well_known_dir; returns the files changed.
+    Nothing is written when the server name is the matrix host or no well_known_dir is set."""
+    from wizard.errors import AnswersError
+    from wizard.write import atomic_write
+
+    if answers.well_known_dir is None or not needs_delegation(answers):
+        return []
+    root = Path(answers.well_known_dir).resolve()
+    tree = Path(answers.deployment).resolve()
+    if root == tree or tree in root.parents:
+        raise AnswersError(f"{answers.well_known_dir} is inside the deployment tree", where="well_known_dir")
+    docs = well_known_documents(answers)
+    written = []
+    for name, path in well_known_paths(answers).items():
+        try:
+            if path.read_text(encoding="utf-8") == docs[name]:
+                continue
+        except OSError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, docs[name].encode("utf-8"), mode=0o644)
+        written.append(path)
+    return written

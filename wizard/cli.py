@@ -268,7 +268,13 @@ def cmd_apply(ctx: Ctx) -> int:
     dep_flag = ctx.opt("deployment")
     answers = load_answers(Path(ctx.opt("answers")), deployment_override=Path(dep_flag) if dep_flag else None)
     store = load_store(answers.secrets_file)
-    return apply_answers(ctx, answers, store)
+    code = apply_answers(ctx, answers, store)
+    if code == 0 and not ctx.opt("dry_run"):
+        from wizard.checklist import write_well_known
+
+        for path in write_well_known(answers):
+            ctx.say(f"wrote {path}")
+    return code
 
 
 def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=None, quiet=False) -> int:
@@ -376,7 +382,8 @@ def _report_plan(ctx: Ctx, plan, answers, *, dry: bool, created: bool, written=N
         n = sum(1 for e in plan.edits if e.file == rel)
         ctx.say(f"  {rel} ({n} {'edit' if n == 1 else 'edits'})")
     if "li.admin_password" in plan.generated:
-        ctx.say("the LI admin UI password is in the secrets file: wizard secrets show li.admin_password")
+        where = f" --answers {answers.path}" if answers.path else ""
+        ctx.say(f"the LI admin UI password is in the secrets file: wizard secrets show li.admin_password{where}")
     tracked = tracked_secret_manifests(answers.deployment)
     if tracked:
         print(f"wizard: warning: {len(tracked)} manifests holding secrets are tracked by git "
