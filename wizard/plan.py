@@ -526,7 +526,7 @@ class Planner:
             if email is not None and email.kind == "map":
                 for k, v in section.items():
                     sub = map_get(email, k)
-                    from wizard.locate.resolve import _span_of
+                    from wizard.locate.resolve import span_of as _span_of
 
                     if sub is None:
                         self.edits.append(insert_entry(view, email, k, v, ids=("smtp",), secret=k == "smtp_pass",

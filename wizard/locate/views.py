@@ -303,7 +303,8 @@ def decode_yaml_double(parent: View, start: int, end: int) -> MappedView:
     return MappedView(parent, "".join(chars), offs, escape_yaml_double, "double-quoted YAML")
 
 
-def decode_yaml_single(parent: View, start: int, end: int) -> MappedView:
+def _decode_doubled_quote(parent: View, start: int, end: int, escaper, label: str, *, one_line: bool) -> MappedView:
+    """A '…' literal where '' stands for one quote (YAML single-quoted scalars, SQL strings)."""
     src = parent.text
     i = start + 1
     stop = end - 1
@@ -311,14 +312,18 @@ def decode_yaml_single(parent: View, start: int, end: int) -> MappedView:
     offs: list[int] = []
     while i < stop:
         ch = src[i]
-        if ch in "\r\n":
+        if one_line and ch in "\r\n":
             raise TreeError("multi-line quoted scalar cannot be edited inside", where=parent.where(start))
         if ch == "'" and src[i + 1] == "'":
             chars.append("'"); offs.append(i); i += 2
             continue
         chars.append(ch); offs.append(i); i += 1
     offs.append(stop)
-    return MappedView(parent, "".join(chars), offs, escape_yaml_single, "single-quoted YAML")
+    return MappedView(parent, "".join(chars), offs, escaper, label)
+
+
+def decode_yaml_single(parent: View, start: int, end: int) -> MappedView:
+    return _decode_doubled_quote(parent, start, end, escape_yaml_single, "single-quoted YAML", one_line=True)
 
 
 def decode_plain(parent: View, start: int, end: int, value: str) -> MappedView:
@@ -350,18 +355,7 @@ def decode_json_string(parent: View, start: int, end: int) -> MappedView:
 
 def decode_sql_literal(parent: View, start: int, end: int) -> MappedView:
     """Content of a standard SQL literal '...' at parent[start:end] (quotes included)."""
-    src = parent.text
-    i = start + 1
-    stop = end - 1
-    chars: list[str] = []
-    offs: list[int] = []
-    while i < stop:
-        if src[i] == "'" and src[i + 1] == "'":
-            chars.append("'"); offs.append(i); i += 2
-            continue
-        chars.append(src[i]); offs.append(i); i += 1
-    offs.append(stop)
-    return MappedView(parent, "".join(chars), offs, escape_sql, "SQL string")
+    return _decode_doubled_quote(parent, start, end, escape_sql, "SQL string", one_line=False)
 
 
 @dataclass

@@ -19,8 +19,8 @@ import yaml
 from wizard.errors import TreeError
 from wizard.locate import views as V
 from wizard.locate.jsonspan import JNode
-from wizard.locate.resolve import Tree, _parse_json_view, _span_of
-from wizard.locate.yamlspan import map_get, parse_yaml_stream, scalar
+from wizard.locate.resolve import Tree, parse_json_view as _parse_json_view, span_of as _span_of
+from wizard.locate.yamlspan import map_get, map_key, parse_yaml_stream, scalar
 from wizard.rules.finding import ERROR, Finding
 from wizard.scan import ValueText, tree_files, value_texts
 
@@ -72,13 +72,7 @@ def to_data(node: JNode | None):
     return make(_CONSTRUCTOR, yaml.ScalarNode(tag, node.value)) if make else node.value
 
 
-def key_node(node: JNode | None, key: str) -> JNode | None:
-    if node is None or node.kind != "map":
-        return None
-    for k, _ in node.value:
-        if k.kind == "scalar" and k.value == key:
-            return k
-    return None
+key_node = map_key  # the mapping key node itself (for line numbers)
 
 
 @dataclass
