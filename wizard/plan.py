@@ -77,6 +77,19 @@ class Planner:
         self.edits: list[Edit] = []
         self.values: dict[str, str] = {}
         self.spans: dict[str, list] = {}
+        self._late: list = []  # edits that wait for a background computation (bcrypt)
+        self._pool = None
+        self._rsa = None
+        if "key_vault.rsa_private_key" not in self.store.values or "key_vault.rsa_private_key" in self.rotate:
+            # RSA and bcrypt run in C without the GIL: start them while the tree is parsed
+            self._rsa = self._background(generate.rsa_key, answers.rsa_bits)
+
+    def _background(self, fn, *args):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wizard-gen")
+        return self._pool.submit(fn, *args)
 
     # -------------------------------------------------------------- entry point
     def run(self) -> Plan:
@@ -91,6 +104,13 @@ class Planner:
                     step()
                 except WizardError as exc:
                     self.errors.append(exc)
+        for finish in self._late:
+            try:
+                finish()
+            except WizardError as exc:
+                self.errors.append(exc)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if not self.errors:
             try:
                 from wizard.scan import unknown_tokens
@@ -229,7 +249,8 @@ class Planner:
 
     def _generate(self, spec: C.Secret) -> str:
         if spec.form == "rsa_key":
-            value = generate.rsa_key(self.answers.rsa_bits)
+            value = self._rsa.result() if self._rsa is not None else generate.rsa_key(self.answers.rsa_bits)
+            self._rsa = None
         else:
             value = generate.GENERATORS[spec.form]()
         self.plan.secret_values[value] = spec.id
@@ -281,18 +302,35 @@ class Planner:
                 self.plan.generated.append("li.admin_password")
         if pw is not None:
             self.plan.secret_values[pw] = "li.admin_password"
-            for candidate in [stored, *sorted(tree_lines)]:
-                if candidate and generate.htpasswd_verifies(candidate, a.admin_user, pw):
-                    line = candidate
-                    break
+            # bcrypt at cost 12 takes a quarter second: a fingerprint of (user, password, line) kept in the
+            # secrets file says the stored line was verified already
+            if stored and self.store.verified.get(spec.id) == _fingerprint(a.admin_user, pw, stored):
+                line = stored
+            else:
+                for candidate in [stored, *sorted(tree_lines)]:
+                    if candidate and generate.htpasswd_verifies(candidate, a.admin_user, pw):
+                        line = candidate
+                        break
             if line is None:
-                line = generate.htpasswd_line(a.admin_user, pw)
                 if "li.admin_password" not in self.plan.generated:
                     self.plan.generated.append("li.admin_htpasswd")
-        self.store.values["li.admin_htpasswd"] = line
-        self.plan.secret_values[line] = "li.admin_htpasswd"
-        self.values["li.admin_htpasswd"] = line
-        self._write_spans("li.admin_htpasswd", spans, line, secret=True)
+                job = self._background(generate.htpasswd_line, a.admin_user, pw)
+
+                def finish(job=job, pw=pw):
+                    self._set_htpasswd(job.result(), pw, spans)
+
+                self._late.append(finish)
+                return
+        self._set_htpasswd(line, pw, spans)
+
+    def _set_htpasswd(self, line: str, pw: str | None, spans) -> None:
+        cid = "li.admin_htpasswd"
+        self.store.values[cid] = line
+        if pw is not None:
+            self.store.verified[cid] = _fingerprint(self.answers.admin_user, pw, line)
+        self.plan.secret_values[line] = cid
+        self.values[cid] = line
+        self._write_spans(cid, spans, line, secret=True)
 
     def _write_spans(self, cid: str, spans, value: str, *, secret: bool) -> None:
         for loc, sp in spans:
@@ -575,6 +613,12 @@ class Planner:
 
 def _xxxx(value: str) -> bool:
     return " a_XXXX " in f" {value} " or value.split()[1:2] == ["a_XXXX"]
+
+
+def _fingerprint(user: str, password: str, line: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{user}\0{password}\0{line}".encode()).hexdigest()
 
 
 def _scalars(node):

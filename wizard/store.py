@@ -26,11 +26,12 @@ class SecretStore:
     exists: bool = False
     raw: bytes = b""
     rotating: set[str] = field(default_factory=set)  # rotations written here but maybe not yet to the tree
+    verified: dict[str, str] = field(default_factory=dict)  # id -> fingerprint of a derived value checked
 
     def copy(self) -> "SecretStore":
         return SecretStore(self.path, dict(self.values), set(self.provided),
                            {k: dict(v) for k, v in self.old_signing_keys.items()}, self.exists, self.raw,
-                           set(self.rotating))
+                           set(self.rotating), dict(self.verified))
 
     def dump(self) -> str:
         lines = [HEADER, "version: 1\n", "secrets:\n"]
@@ -40,6 +41,10 @@ class SecretStore:
             lines.append("provided: [" + ", ".join(sorted(self.provided)) + "]\n")
         if self.rotating:
             lines.append("rotating: [" + ", ".join(sorted(self.rotating)) + "]  # unfinished: re-run the rotation\n")
+        if self.verified:
+            lines.append("verified:  # fingerprints of derived values already checked (saves bcrypt time)\n")
+            for key in sorted(self.verified):
+                lines.append(f"  {key}: {_quote(self.verified[key])}\n")
         if self.old_signing_keys:
             lines.append("old_signing_keys:\n")
             for kid in sorted(self.old_signing_keys):
@@ -76,7 +81,7 @@ def load_store(path: Path | None) -> SecretStore:
         raise SecretsError("the secrets file is not valid YAML", where=where) from None
     if not isinstance(data, dict):
         raise SecretsError("expected a mapping", where=str(path))
-    extra = set(data) - {"version", "secrets", "provided", "old_signing_keys", "rotating"}
+    extra = set(data) - {"version", "secrets", "provided", "old_signing_keys", "rotating", "verified"}
     if extra:
         raise SecretsError(f"unknown key {sorted(extra)[0]!r}", where=str(path))
     if data.get("version", 1) != 1:
@@ -106,7 +111,11 @@ def load_store(path: Path | None) -> SecretStore:
                 and isinstance(entry.get("key"), str) and isinstance(entry.get("expired_ts"), int)):
             raise SecretsError(f"old_signing_keys entry {kid!r} must be \"ed25519:ID\": {{key: …, expired_ts: ms}}",
                                where=str(path))
-    return SecretStore(path, values, set(provided), {k: dict(v) for k, v in old.items()}, True, raw, set(rotating))
+    verified = data.get("verified") or {}
+    if not isinstance(verified, dict) or not all(isinstance(v, str) for v in verified.values()):
+        raise SecretsError("`verified` must map ids to fingerprints", where=str(path))
+    return SecretStore(path, values, set(provided), {k: dict(v) for k, v in old.items()}, True, raw, set(rotating),
+                       dict(verified))
 
 
 def write_store(store: SecretStore) -> bool:
