@@ -469,20 +469,22 @@ class Planner:
                 self.edits.append(Edit(view.file.rel, len(text), len(text), view.encode(add, "tls.mode"),
                                        ("tls.mode",), False, "add ClusterIssuer/selfsigned"))
 
+    def _homeserver(self, hs: str):
+        """(view, root mapping) of a homeserver config, plain or embedded in a ConfigMap."""
+        if hs.endswith("(yaml)"):
+            view = _find(self.tree, hs[: -len(" › (yaml)")]).spans[0].opener()
+            doc = parse_yaml_single(view)
+        else:
+            view, docs = self.tree.yaml_docs(hs)
+            doc = next((d for d in docs if d is not None), None)
+        if doc is None or doc.kind != "map":
+            raise TreeError("the homeserver config is not a mapping", where=view.file.rel)
+        return view, doc
+
     def _old_signing_keys(self) -> None:
         wanted = self.store.old_signing_keys
         for hs in C.HOMESERVERS:
-            root_loc = hs[: -len(" › (yaml)")] if hs.endswith("(yaml)") else hs
-            found = resolve(self.tree, Address.parse(root_loc), want_nodes=True)
-            if hs.endswith("(yaml)"):
-                span = found.spans[0]
-                view = span.opener()
-                doc = parse_yaml_single(view)
-            else:
-                view, docs = self.tree.yaml_docs(root_loc)
-                doc = next((d for d in docs if d is not None), None)
-            if doc is None or doc.kind != "map":
-                raise TreeError("the homeserver config is not a mapping", where=view.file.rel)
+            view, doc = self._homeserver(hs)
             key = map_key(doc, "old_signing_keys")
             current = _to_py(map_get(doc, "old_signing_keys")) if key is not None else None
             if key is None and not wanted:
@@ -495,7 +497,6 @@ class Planner:
                 merged = dict(wanted)
             if current == merged:
                 continue
-            value = FlowMap()
             lines_value = {kid: FlowMap([("key", e["key"]), ("expired_ts", int(e["expired_ts"]))])
                            for kid, e in sorted(merged.items())}
             if key is not None:
@@ -506,7 +507,6 @@ class Planner:
                 after = "signing_key_path" if map_key(doc, "signing_key_path") is not None else None
                 self.edits.append(insert_entry(view, doc, "old_signing_keys", lines_value, after_key=after,
                                                ids=("synapse.signing_key",), what="add old_signing_keys"))
-            del value
 
     def _smtp(self) -> None:
         s = self.answers.smtp
@@ -553,13 +553,7 @@ class Planner:
                 edit.text = edit.text[: -1] + _scalar_for(s.password)
                 self.edits.append(edit)
         for hs, section in ((C.MAIN_HS, section_env), (C.PLAIN_HS, section_plain)):
-            loc = hs[: -len(" › (yaml)")] if hs.endswith("(yaml)") else hs
-            if hs.endswith("(yaml)"):
-                view = resolve(self.tree, Address.parse(loc)).spans[0].opener()
-                doc = parse_yaml_single(view)
-            else:
-                view, docs = self.tree.yaml_docs(loc)
-                doc = next((d for d in docs if d is not None), None)
+            view, doc = self._homeserver(hs)
             email = map_get(doc, "email")
             if email is not None and email.kind == "map":
                 for k, v in section.items():
