@@ -353,7 +353,7 @@ def _smtp(get, base_dir, env) -> Smtp:
     host = get("smtp.host")
     if not host:
         raise AnswersError("is required when smtp.enabled is true", where="smtp.host")
-    if not isinstance(host, str) or not (valid_domain(host) or _is_ip(host)):
+    if not isinstance(host, str) or not (valid_domain(host) or is_ip(host)):
         raise AnswersError(f"{host!r} is not a valid host name", where="smtp.host")
     port = get("smtp.port", 587)
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
@@ -375,7 +375,7 @@ def _smtp(get, base_dir, env) -> Smtp:
     return Smtp(True, host, port, user, ref, password, sender, rts)
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
         return True

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from wizard.answers import is_ip
 from wizard.locate.jsonspan import JNode
 from wizard.locate.yamlspan import map_get, scalar
 from wizard.rules.finding import ERROR, INFO, WARNING, Finding
@@ -96,7 +97,7 @@ def service_reference(model: TreeModel, ctx) -> Iterator[Finding]:
                           "point it at an existing Service (kubectl get svc -n " + ns + ") or add the Service")
         for m in _SHORT_URL.finditer(vt.text):
             name = m.group(2).lower()
-            if name in _LOCAL_NAMES or _is_ip(name):
+            if name in _LOCAL_NAMES or is_ip(name):
                 continue
             url = f"{m.group(1)}://{m.group(2)}:{m.group(3)}"  # without any user:password@
             if idx.has(None, name):
@@ -109,14 +110,6 @@ def service_reference(model: TreeModel, ctx) -> Iterator[Finding]:
                 yield Finding(vt.file, vt.line, ERROR, "service-reference",
                               f"{url}: no Service {name} is defined in the tree" + _did_you_mean(name, idx.names()),
                               "point it at an existing Service, by its FQDN NAME.NAMESPACE.svc.cluster.local")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def _is_loopback(addr: str) -> bool:
@@ -238,7 +231,7 @@ def synapse_replication_listener(model: TreeModel, ctx) -> Iterator[Finding]:
                                   f"{doc.label}: instance_map.{name.value}.host {host} is not a Service of the tree"
                                   + _did_you_mean(h, idx.names()),
                                   "use the Service of that instance: NAME.NAMESPACE.svc.cluster.local")
-            elif not _is_ip(h):
+            elif not is_ip(h):
                 yield Finding(doc.file, doc.line(hnode), ERROR, "synapse-replication-listener",
                               f"{doc.label}: instance_map.{name.value}.host {host} is not an in-cluster Service name",
                               "use the Service of that instance: NAME.NAMESPACE.svc.cluster.local")
