@@ -227,6 +227,8 @@ def load_context(ctx: Ctx, *, need_answers: bool, must_exist: bool = True):
 
     dep_flag = ctx.opt("deployment")
     answers_flag = ctx.opt("answers")
+    if must_exist and dep_flag and not Path(dep_flag).is_dir():
+        raise WizardError(f"no deployment at {dep_flag}")
     answers = None
     if answers_flag:
         answers = load_answers(Path(answers_flag), deployment_override=Path(dep_flag) if dep_flag else None)
