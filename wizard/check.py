@@ -12,6 +12,7 @@ from wizard import catalog as C
 from wizard import generate
 from wizard.errors import TreeError, WizardError
 from wizard.locate.resolve import Address, Tree, resolve
+from wizard.locate.yamlspan import to_data
 from wizard.rules.finding import ERROR, INFO, SEVERITY_ORDER, WARNING, Finding
 from wizard.scan import all_value_texts, tree_files
 
@@ -182,9 +183,7 @@ def _li_rules(tree: Tree, broken: set[str]) -> list[Finding]:
             if node.kind != "map":
                 continue
             for k, v in node.value:
-                entry = {str(kk.value): (int(vv.value) if str(vv.value).isdigit() else vv.value)
-                         for kk, vv in v.value} if v.kind == "map" else v.value
-                bad = generate.old_key_problem(str(k.value), entry, current)
+                bad = generate.old_key_problem(str(k.value), to_data(v), current)
                 if bad:
                     f, ln = _split_where(view.where(k.start))
                     out.append(Finding(f, ln, ERROR, "signing-key", f"old_signing_keys: {bad}",

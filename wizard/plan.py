@@ -10,7 +10,7 @@ from wizard.answers import Answers
 from wizard.edits import Edit, FlowMap, insert_entry, insert_nested, remove_entry_lines, render_entry
 from wizard.errors import CannotCarry, SecretsError, TreeError, WizardError
 from wizard.locate.resolve import Address, Found, Tree, resolve
-from wizard.locate.yamlspan import map_get, map_key, parse_yaml_single
+from wizard.locate.yamlspan import map_get, map_key, parse_yaml_single, to_data
 from wizard.store import SecretStore
 
 SELFSIGNED_DOC = ("apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: selfsigned\n"
@@ -486,7 +486,7 @@ class Planner:
         for hs in C.HOMESERVERS:
             view, doc = self._homeserver(hs)
             key = map_key(doc, "old_signing_keys")
-            current = _to_py(map_get(doc, "old_signing_keys")) if key is not None else None
+            current = to_data(map_get(doc, "old_signing_keys")) if key is not None else None
             if key is None and not wanted:
                 continue
             merged = dict(current or {})
@@ -626,19 +626,6 @@ def _scalars(node):
             yield from _scalars(x)
     elif isinstance(node.value, str) and node.style in ("", "'", '"'):
         yield node
-
-
-def _to_py(node):
-    if node is None:
-        return None
-    if node.kind == "map":
-        return {str(k.value): _to_py(v) for k, v in node.value}
-    if node.kind == "seq":
-        return [_to_py(x) for x in node.value]
-    v = node.value
-    if isinstance(v, str) and node.style in ("", None) and v.lstrip("-").isdigit():
-        return int(v)
-    return v
 
 
 def _scalar_for(value: str) -> str:

@@ -102,3 +102,34 @@ def object_id(doc: JNode | None) -> tuple[str, str, str] | None:
     if not kind:
         return None
     return scalar(map_get(doc, "apiVersion")) or "", kind, name or ""
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_STR_TAGS = {None, "tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def to_data(node: JNode | None):
+    """The plain Python value of a YAML node, as PyYAML's safe loader reads it (ints, bools, nulls),
+    from the composed nodes we already have. Timestamps and binaries stay strings, as in JSON."""
+    if node is None:
+        return None
+    if node.kind == "map":
+        out: dict = {}
+        for k, v in node.value:
+            if getattr(k, "tag", None) == _MERGE:
+                merged = to_data(v)
+                for m in merged if isinstance(merged, list) else [merged]:
+                    if isinstance(m, dict):
+                        for mk, mv in m.items():
+                            out.setdefault(mk, mv)
+                continue
+            out[to_data(k) if k.kind == "scalar" else k.start] = to_data(v)
+        return out
+    if node.kind == "seq":
+        return [to_data(x) for x in node.value]
+    tag = getattr(node, "tag", None)
+    if tag in _STR_TAGS or not isinstance(node.value, str):
+        return node.value
+    make = _CONSTRUCTOR.yaml_constructors.get(tag)
+    return make(_CONSTRUCTOR, yaml.ScalarNode(tag, node.value)) if make else node.value

@@ -14,19 +14,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterator
 
-import yaml
-
 from wizard.errors import TreeError
 from wizard.locate import views as V
 from wizard.locate.jsonspan import JNode
 from wizard.locate.resolve import Tree, parse_json_view as _parse_json_view, span_of as _span_of
-from wizard.locate.yamlspan import map_get, map_key, parse_yaml_stream, scalar
+from wizard.locate.yamlspan import map_get, map_key, parse_yaml_stream, scalar, to_data
 from wizard.rules.finding import ERROR, Finding
 from wizard.scan import ValueText, tree_files, value_texts
-
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_STR_TAGS = {None, "tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
-_MERGE = "tag:yaml.org,2002:merge"
 
 EMBEDDED_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
@@ -44,32 +38,6 @@ def node_at(node: JNode | None, path) -> tuple[JNode | None, JNode | None]:
         if node is not None:
             deepest = node
     return node, deepest
-
-
-def to_data(node: JNode | None):
-    """The plain Python value of a YAML node, as PyYAML's safe loader reads it (ints, bools, nulls),
-    from the composed nodes we already have. Timestamps and binaries stay strings, as in JSON."""
-    if node is None:
-        return None
-    if node.kind == "map":
-        out: dict = {}
-        for k, v in node.value:
-            if getattr(k, "tag", None) == _MERGE:
-                merged = to_data(v)
-                for m in merged if isinstance(merged, list) else [merged]:
-                    if isinstance(m, dict):
-                        for mk, mv in m.items():
-                            out.setdefault(mk, mv)
-                continue
-            out[to_data(k) if k.kind == "scalar" else k.start] = to_data(v)
-        return out
-    if node.kind == "seq":
-        return [to_data(x) for x in node.value]
-    tag = getattr(node, "tag", None)
-    if tag in _STR_TAGS or not isinstance(node.value, str):
-        return node.value
-    make = _CONSTRUCTOR.yaml_constructors.get(tag)
-    return make(_CONSTRUCTOR, yaml.ScalarNode(tag, node.value)) if make else node.value
 
 
 key_node = map_key  # the mapping key node itself (for line numbers)
