@@ -1,17 +1,24 @@
 """plan(tree, answers, secrets) → every edit, or errors. Reads only; writes nothing."""
 from __future__ import annotations
 
+import re
 import time
+
+import yaml
 from dataclasses import dataclass, field
 
 from wizard import catalog as C
 from wizard import generate
 from wizard.answers import Answers
-from wizard.edits import Edit, FlowMap, insert_entry, insert_nested, remove_entry_lines, render_entry
+from wizard.edits import (Edit, FlowMap, insert_entry, insert_nested, remove_entry_lines, render_entry,
+                          yaml_scalar)
 from wizard.errors import CannotCarry, SecretsError, TreeError, WizardError
 from wizard.locate.resolve import Address, Found, Tree, resolve
 from wizard.locate.yamlspan import map_get, map_key, parse_yaml_single, to_data
 from wizard.store import SecretStore
+
+# SMTP keys of the homeserver's email section → their answers key (for error messages).
+_SMTP_ANSWER_KEYS = {"smtp_host": "host", "smtp_user": "user", "notif_from": "from"}
 
 SELFSIGNED_DOC = ("apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: selfsigned\n"
                   "spec:\n  selfSigned: {}\n")
@@ -24,12 +31,10 @@ class Plan:
     store_changed: bool = False
     generated: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
-    rotated: dict[str, list[str]] = field(default_factory=dict)  # id -> locations written
     secret_values: dict[str, str] = field(default_factory=dict)  # value -> id, masked in output
     old_texts: dict[str, str] = field(default_factory=dict)
     new_texts: dict[str, str] = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # rel -> SourceFile
-    notes: list[str] = field(default_factory=list)
 
     @property
     def changed_files(self) -> list[str]:
@@ -176,7 +181,6 @@ class Planner:
             value = self._generate(spec)
             self.store.values[sid] = value
             self.store.rotating.add(sid)
-            self.plan.rotated[sid] = [loc for loc, _ in spans]
             self.plan.generated.append(sid)
             return value
         if sid in provided:
@@ -213,10 +217,6 @@ class Planner:
 
     def _value_limits(self) -> None:
         """Values that pass through a consumer after the file (envsubst, sed) must survive it."""
-        import re
-
-        import yaml
-
         for cid, (bad, why) in C.VALUE_LIMITS.items():
             value = self.values.get(cid) if cid != "li.admin_password" else self.store.values.get(cid)
             if value and any(ch in value for ch in bad):
@@ -284,7 +284,6 @@ class Planner:
             self.store.values["li.admin_password"] = pw
             self.store.rotating.update(("li.admin_password", "li.admin_htpasswd"))
             self.plan.generated.append("li.admin_password")
-            self.plan.rotated["li.admin_password"] = [loc for loc, _ in spans]
         else:
             pw = self.store.values.get("li.admin_password")
         tree_lines = {sp.value for _, sp in spans if sp.value and not C.has_token(sp.value)}
@@ -374,7 +373,7 @@ class Planner:
         """Set, add (back) or — in manual TLS mode — remove the cert-manager issuer annotation."""
         parent, _, _ = loc.rpartition('."')
         if issuer is not None:
-            self._annotation_at(parent, C.ISSUER_ANNOTATION, issuer, "tls.mode")
+            self._set_or_add(parent, C.ISSUER_ANNOTATION, issuer, "tls.mode")
             return
         found = resolve(self.tree, Address.parse(parent), want_nodes=True)
         for view, node, _ in found.nodes:
@@ -386,16 +385,27 @@ class Planner:
     # -------------------------------------------------------------- structural additions
     def _annotation(self, ingress: str, key: str, value: str, cid: str, *, example: str | None = None,
                     overwrite: bool = True) -> None:
-        self._annotation_at(f"{ingress} › metadata.annotations", key, value, cid, example=example,
-                            overwrite=overwrite)
+        self._set_or_add(f"{ingress} › metadata.annotations", key, value, cid, example=example,
+                         overwrite=overwrite)
 
-    def _annotation_at(self, parent: str, key: str, value: str, cid: str, *, example: str | None = None,
-                       overwrite: bool = True) -> None:
+    def _set_or_add(self, parent: str, key: str, value, cid: str, *, example: str | None = None,
+                    overwrite: bool = True) -> None:
+        """Set `parent.key` (a mapping entry) to `value`, or add the entry — after its commented
+        example when there is one. Non-text values (ports, booleans) are written as YAML scalars."""
         loc = f'{parent}."{key}"'
         found = resolve(self.tree, Address.parse(loc))
         if found.spans:
-            if overwrite:
+            if not overwrite:
+                return
+            if isinstance(value, str):
                 self._write_spans(cid, [(loc, sp) for sp in found.spans], value, secret=False)
+                return
+            text = yaml_scalar(value)
+            for sp in found.spans:
+                if sp.value != text:
+                    start, end = sp.file_span()
+                    self.edits.append(Edit(sp.file.rel, start, end, sp.view.encode(text, key), (cid,), False,
+                                           f"set {key}"))
             return
         if not found.missing:
             raise TreeError(f"cannot place {key} ({loc})", where=parent.split(" › ")[0])
@@ -439,8 +449,6 @@ class Planner:
         span = whole.spans[0]
         view = span.opener()
         text = view.text
-        import re
-
         m = None
         for m in re.finditer(r"^[ \t]*#[ \t]*" + re.escape(key) + r"[ \t]*=.*$", text, re.MULTILINE):
             pass
@@ -516,16 +524,12 @@ class Planner:
                        "notif_from": s.from_, "enable_notifs": True}
         if s.user:
             section_env["smtp_user"] = s.user
-        import re as _re
-
         for k, v in section_env.items():  # the main config goes through envsubst: `$NAME` would vanish
-            if isinstance(v, str) and _re.search(r"\$[A-Za-z_{]", v):
-                raise CannotCarry(f"a `$` followed by a name would be replaced by envsubst in the homeserver "
-                                  f"config", where=f"smtp.{ {'smtp_host': 'host', 'smtp_user': 'user', 'notif_from': 'from'}.get(k, k)}")
+            if isinstance(v, str) and re.search(r"\$[A-Za-z_{]", v):
+                raise CannotCarry("a `$` followed by a name would be replaced by envsubst in the homeserver config",
+                                  where=f"smtp.{_SMTP_ANSWER_KEYS.get(k, k)}")
         section_plain = dict(section_env)
         if s.password is not None:
-            import yaml
-
             try:
                 carried = yaml.safe_load('"' + s.password + '"') == s.password
             except yaml.YAMLError:
@@ -541,35 +545,14 @@ class Planner:
             self.store.values["smtp.password"] = s.password
             self.store.provided.add("smtp.password")
             main_secrets, key = C.SMTP_PASSWORD_KEY
-            loc = f"{main_secrets}.{key}"
-            found = resolve(self.tree, Address.parse(loc))
-            if found.spans:
-                self._write_spans("smtp.password", [(loc, sp) for sp in found.spans], s.password, secret=True)
-            elif found.missing:
-                m = found.missing[0]
-                edit = insert_entry(m.view, m.node, key, "x", ids=("smtp.password",), secret=True,
-                                    what="add SMTP_PASSWORD")
-                # render the value through the same quoting as any other scalar of that Secret
-                edit.text = edit.text[: -1] + _scalar_for(s.password)
-                self.edits.append(edit)
+            self._set_or_add(main_secrets, key, s.password, "smtp.password")
         for hs, section in ((C.MAIN_HS, section_env), (C.PLAIN_HS, section_plain)):
             view, doc = self._homeserver(hs)
             email = map_get(doc, "email")
             if email is not None and email.kind == "map":
+                parent = f"{hs} email" if hs.endswith("(yaml)") else f"{hs} › email"
                 for k, v in section.items():
-                    sub = map_get(email, k)
-                    from wizard.locate.resolve import span_of as _span_of
-
-                    if sub is None:
-                        self.edits.append(insert_entry(view, email, k, v, ids=("smtp",), secret=k == "smtp_pass",
-                                                       what=f"add email.{k}"))
-                    elif sub.kind == "scalar":
-                        want = v if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
-                        if str(sub.value) != want:
-                            sp = _span_of(view, sub, "yaml")
-                            start, end = sp.file_span()
-                            self.edits.append(Edit(view.file.rel, start, end, sp.render(want, f"email.{k}") if isinstance(v, str)
-                                                   else view.encode(want, k), ("smtp",), k == "smtp_pass", f"set email.{k}"))
+                    self._set_or_add(parent, k, v, "smtp")
             else:
                 self.edits.append(insert_entry(view, doc, "email", section, example="email:", ids=("smtp",),
                                                secret=s.password is not None, what="add email section"))
@@ -626,12 +609,6 @@ def _scalars(node):
             yield from _scalars(x)
     elif isinstance(node.value, str) and node.style in ("", "'", '"'):
         yield node
-
-
-def _scalar_for(value: str) -> str:
-    from wizard.edits import yaml_scalar
-
-    return yaml_scalar(value)
 
 
 def _insert_before_line(view, key_node, key: str, value) -> Edit:
