@@ -19,7 +19,6 @@ class Edit:
     end: int
     text: str
     ids: tuple[str, ...] = ()
-    secret: bool = False
     what: str = ""
 
 
@@ -85,15 +84,15 @@ def entry_end(text: str, value: JNode) -> int:
 
 
 def insert_entry(view: V.View, mapping: JNode, key: str, value, *, after_key: str | None = None,
-                 example: str | None = None, ids=(), secret=False, what="") -> Edit:
+                 example: str | None = None, ids=(), what="") -> Edit:
     """Add `key: value` to a block mapping: after `after_key` when given, else after the last entry
     and any commented example lines that follow it."""
     text = view.text
     if mapping.kind == "scalar" and not mapping.value:  # `annotations:` with nothing under it
-        return _insert_under_empty(view, mapping, key, value, ids, secret, what)
+        return _insert_under_empty(view, mapping, key, value, ids, what)
     if mapping.kind == "map" and mapping.style == "{" and not mapping.value \
             and text[mapping.start:mapping.end] == "{}":  # `annotations: {}`
-        return _insert_under_empty(view, mapping, key, value, ids, secret, what, replace_flow=True)
+        return _insert_under_empty(view, mapping, key, value, ids, what, replace_flow=True)
     if mapping.kind != "map" or mapping.style == "{":
         raise TreeError(f"cannot add {key!r} to a flow-style mapping; rewrite it in block style",
                         where=view.where(mapping.start))
@@ -117,10 +116,10 @@ def insert_entry(view: V.View, mapping: JNode, key: str, value, *, after_key: st
     lines = render_entry(key, value, col)
     new = "\n" + "\n".join(lines)
     return Edit(view.file.rel, view.to_file(anchor), view.to_file(anchor), view.encode(new, what or key),
-                tuple(ids), secret, what or f"add {key}")
+                tuple(ids), what or f"add {key}")
 
 
-def _insert_under_empty(view: V.View, node: JNode, key: str, value, ids, secret, what,
+def _insert_under_empty(view: V.View, node: JNode, key: str, value, ids, what,
                         replace_flow: bool = False) -> Edit:
     """`parent:` (null) or `parent: {}` → `parent:` followed by the new entry one level deeper."""
     text = view.text
@@ -141,11 +140,11 @@ def _insert_under_empty(view: V.View, node: JNode, key: str, value, ids, secret,
             start -= 1
         new = "\n" + "\n".join(lines)
         return Edit(view.file.rel, view.to_file(start), view.to_file(end), view.encode(new, what or key),
-                    tuple(ids), secret, what or f"add {key}")
+                    tuple(ids), what or f"add {key}")
     anchor = _line_end(text, ls)
     new = "\n" + "\n".join(lines)
     return Edit(view.file.rel, view.to_file(anchor), view.to_file(anchor), view.encode(new, what or key),
-                tuple(ids), secret, what or f"add {key}")
+                tuple(ids), what or f"add {key}")
 
 
 def _commented_example(text: str, mapping: JNode, col: int, example: str) -> int | None:
@@ -208,4 +207,4 @@ def remove_entry_lines(view: V.View, key: JNode, value: JNode, *, ids=(), what="
     else:
         start_f = view.line_start_in_parent(ls)
         stop_f = view.line_start_in_parent(stop)
-    return Edit(view.file.rel, start_f, stop_f, "", tuple(ids), False, what or f"remove {key.value}")
+    return Edit(view.file.rel, start_f, stop_f, "", tuple(ids), what or f"remove {key.value}")

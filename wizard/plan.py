@@ -163,7 +163,7 @@ class Planner:
                     if bad:
                         raise SecretsError(f"old_signing_keys in the secrets file: {bad}")
             self.values[spec.id] = value
-            self._write_spans(spec.id, spans, value, secret=True)
+            self._write_spans(spec.id, spans, value)
         self._admin()
         self._value_limits()
         for spec in C.SECRETS:
@@ -329,9 +329,9 @@ class Planner:
             self.store.verified[cid] = _fingerprint(self.answers.admin_user, pw, line)
         self.plan.secret_values[line] = cid
         self.values[cid] = line
-        self._write_spans(cid, spans, line, secret=True)
+        self._write_spans(cid, spans, line)
 
-    def _write_spans(self, cid: str, spans, value: str, *, secret: bool) -> None:
+    def _write_spans(self, cid: str, spans, value: str) -> None:
         for loc, sp in spans:
             if sp.value == value:
                 continue
@@ -342,7 +342,7 @@ class Planner:
                 exc.message = f"{exc.message} [{loc}]"
                 raise
             start, end = sp.file_span()
-            self.edits.append(Edit(sp.file.rel, start, end, text, (cid,), secret, f"set {cid}"))
+            self.edits.append(Edit(sp.file.rel, start, end, text, (cid,), f"set {cid}"))
 
     # -------------------------------------------------------------- settings
     def _settings(self) -> None:
@@ -367,7 +367,7 @@ class Planner:
                 if value is None:  # manual TLS: Certificate/coturn-tls stays the operator's
                     continue
                 found = _find(self.tree, loc, optional=_optional(loc))
-                self._write_spans(setting.id, [(loc, sp) for sp in found.spans], value, secret=False)
+                self._write_spans(setting.id, [(loc, sp) for sp in found.spans], value)
 
     def _issuer_annotation(self, loc: str, issuer: str | None) -> None:
         """Set, add (back) or — in manual TLS mode — remove the cert-manager issuer annotation."""
@@ -398,13 +398,13 @@ class Planner:
             if not overwrite:
                 return
             if isinstance(value, str):
-                self._write_spans(cid, [(loc, sp) for sp in found.spans], value, secret=False)
+                self._write_spans(cid, [(loc, sp) for sp in found.spans], value)
                 return
             text = yaml_scalar(value)
             for sp in found.spans:
                 if sp.value != text:
                     start, end = sp.file_span()
-                    self.edits.append(Edit(sp.file.rel, start, end, sp.view.encode(text, key), (cid,), False,
+                    self.edits.append(Edit(sp.file.rel, start, end, sp.view.encode(text, key), (cid,),
                                            f"set {key}"))
             return
         if not found.missing:
@@ -442,7 +442,7 @@ class Planner:
         conf, key = C.EXTERNAL_IP
         found = resolve(self.tree, Address.parse(f"{conf} › (conf) {key}"))
         if found.spans:
-            self._write_spans("turn.external_ip", [(conf, sp) for sp in found.spans], ip, secret=False)
+            self._write_spans("turn.external_ip", [(conf, sp) for sp in found.spans], ip)
             return
         # No real line: add one after the commented example, or at the end of the file.
         whole = resolve(self.tree, Address.parse(conf))
@@ -455,7 +455,7 @@ class Planner:
         anchor = m.end() if m else len(text.rstrip("\n"))
         new = f"\n{key}={ip}"
         self.edits.append(Edit(view.file.rel, view.to_file(anchor), view.to_file(anchor),
-                               view.encode(new, "turn.external_ip"), ("turn.external_ip",), False,
+                               view.encode(new, "turn.external_ip"), ("turn.external_ip",),
                                "add external-ip"))
 
     def _tls(self) -> None:
@@ -464,8 +464,7 @@ class Planner:
             for ingress in C.ALL_INGRESSES:
                 loc = f"{ingress} › spec.tls[*].secretName"
                 found = resolve(self.tree, Address.parse(loc))
-                self._write_spans("tls.secret_name", [(loc, sp) for sp in found.spans], a.tls_secret_name,
-                                  secret=False)
+                self._write_spans("tls.secret_name", [(loc, sp) for sp in found.spans], a.tls_secret_name)
         if a.tls_mode == "selfsigned":
             view, docs = self.tree.yaml_docs(C.SELFSIGNED_ISSUER_FILE)
             from wizard.locate.yamlspan import object_id
@@ -475,7 +474,7 @@ class Planner:
                 sep = "" if text.endswith("\n") or not text else "\n"
                 add = sep + "---\n" + SELFSIGNED_DOC
                 self.edits.append(Edit(view.file.rel, len(text), len(text), view.encode(add, "tls.mode"),
-                                       ("tls.mode",), False, "add ClusterIssuer/selfsigned"))
+                                       ("tls.mode",), "add ClusterIssuer/selfsigned"))
 
     def _homeserver(self, hs: str):
         """(view, root mapping) of a homeserver config, plain or embedded in a ConfigMap."""
@@ -554,8 +553,7 @@ class Planner:
                 for k, v in section.items():
                     self._set_or_add(parent, k, v, "smtp")
             else:
-                self.edits.append(insert_entry(view, doc, "email", section, example="email:", ids=("smtp",),
-                                               secret=s.password is not None, what="add email section"))
+                self.edits.append(insert_entry(view, doc, "email", section, example="email:", ids=("smtp",), what="add email section"))
 
     # -------------------------------------------------------------- assemble per-file texts
     def _assemble(self) -> None:
@@ -624,10 +622,10 @@ def _insert_before_line(view, key_node, key: str, value) -> Edit:
         pad = " " * view.indent
         new = "".join(pad + ln + "\n" for ln in lines)
         at = view.line_start_in_parent(ls)
-        return Edit(view.file.rel, at, at, view.parent.encode(new, key), ("synapse.signing_key",), False,
+        return Edit(view.file.rel, at, at, view.parent.encode(new, key), ("synapse.signing_key",),
                     "write old_signing_keys")
     new = "".join(ln + "\n" for ln in lines)
-    return Edit(view.file.rel, ls, ls, view.encode(new, key), ("synapse.signing_key",), False, "write old_signing_keys")
+    return Edit(view.file.rel, ls, ls, view.encode(new, key), ("synapse.signing_key",), "write old_signing_keys")
 
 
 def make_plan(tree: Tree, answers: Answers, store: SecretStore, **kw) -> Plan:
