@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -429,6 +429,3 @@ def _push(get, base_dir) -> Push:
     return Push(True, str(apns["key_file"]), values["push.apns.key_id"], values["push.apns.team_id"],
                 values["push.apns.topic"], str(fcm["service_account_file"]), values)
 
-
-def with_deployment(answers: Answers, deployment: Path) -> Answers:
-    return replace(answers, deployment=deployment)

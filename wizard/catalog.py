@@ -6,7 +6,7 @@ string in a tuple; a new secret is one more entry. No other module knows which f
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TOKEN_RE = re.compile(r"CHANGE_TO_[A-Z0-9_]+|CHANGE_?ME[A-Z0-9_]*")
 

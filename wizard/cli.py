@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -279,7 +278,7 @@ def cmd_apply(ctx: Ctx) -> int:
     return code
 
 
-def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=None, quiet=False) -> int:
+def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, quiet=False) -> int:
     from wizard.locate.resolve import Tree
     from wizard.plan import make_plan
     from wizard.write import remove_leftover_temps, remove_leftover_temps_of, tree_lock, write_plan
@@ -308,21 +307,15 @@ def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, after=No
         plan = build()
         if not (quiet and ctx.json):
             _report_plan(ctx, plan, answers, dry=True, created=created)
-        if after is not None:
-            after(plan, phase="after-write")
         return 0
     with tree_lock(tree_root):
         remove_leftover_temps(tree_root)
         if answers.secrets_file is not None:
             remove_leftover_temps_of(answers.secrets_file)
         plan = build()
-        if after is not None:
-            after(plan, phase="before-write")
         written = write_plan(plan, tree_root)
     if not quiet:
         _report_plan(ctx, plan, answers, dry=False, created=created, written=written)
-    if after is not None:
-        after(plan, phase="after-write")
     return 0
 
 

@@ -35,6 +35,3 @@ class SecretsError(WizardError):
 class CannotCarry(WizardError):
     """A value cannot be represented in the format of one of its locations."""
 
-
-class Interrupted(WizardError):
-    exit_code = 130

@@ -214,15 +214,7 @@ def cmd_rotate(ctx) -> int:
         locations["synapse.signing_key"] = locations["synapse.signing_key"] + [
             h[: -len(" › (yaml)")] if h.endswith("(yaml)") else h for h in C.HOMESERVERS]
 
-    result = {}
-
-    def after(plan, phase):
-        if phase != "after-write":
-            return
-        result["plan"] = plan
-
-    code = apply_answers(ctx, answers, store, rotate=tuple(fresh), revoke=bool(ctx.opt("revoke")), after=after,
-                         quiet=True)
+    code = apply_answers(ctx, answers, store, rotate=tuple(fresh), revoke=bool(ctx.opt("revoke")), quiet=True)
     rp = restart_plan(deployment, ids, locations)
     dry = bool(ctx.opt("dry_run"))
     if ctx.json:

@@ -23,7 +23,7 @@ from pathlib import Path
 from wizard.errors import CannotCarry, TreeError
 from wizard.locate import views as V
 from wizard.locate.jsonspan import JNode, JsonSyntaxError, parse_json
-from wizard.locate.yamlspan import map_get, object_id, parse_yaml_single, parse_yaml_stream, scalar
+from wizard.locate.yamlspan import map_get, object_id, parse_yaml_single, parse_yaml_stream
 from wizard.source import SourceFile
 
 SEP = " › "
@@ -102,9 +102,6 @@ class Address:
                 steps.append(Step("path", parse_path(part)))
         return cls(text=text, file=file, obj=obj, steps=tuple(steps))
 
-    def short(self) -> str:
-        return self.text
-
 
 # ------------------------------------------------------------------ the tree, parsed once
 
@@ -134,9 +131,6 @@ class Tree:
                 f = SourceFile.read(self.root, rel)
             self._files[rel] = f
         return f
-
-    def exists(self, rel: str) -> bool:
-        return rel in self._overrides or (self.root / rel).is_file()
 
     def view(self, rel: str) -> V.FileView:
         return V.FileView(self.file(rel))

@@ -54,11 +54,6 @@ class View:
     def where(self, i: int) -> str:
         return f"{self.file.rel}:{self.line_of(i)}"
 
-    # Whole-line operations (inserting or removing lines of an embedded file) are only
-    # meaningful in views whose lines are file lines: the file itself and literal blocks.
-    def line_ops(self) -> bool:
-        return False
-
 
 class FileView(View):
     def __init__(self, file: SourceFile):
@@ -73,9 +68,6 @@ class FileView(View):
         if self.file.eol == "\r\n":
             return fragment.replace("\r\n", "\n").replace("\n", "\r\n")
         return fragment
-
-    def line_ops(self) -> bool:
-        return True
 
 
 class LiteralBlockView(View):
@@ -167,9 +159,6 @@ class LiteralBlockView(View):
         # file, so it always gets the block's indentation.
         middle = [(pad + ln) if ln else "" for ln in lines[1:-1]]
         return "\n".join([lines[0], *middle, pad + lines[-1]])
-
-    def line_ops(self) -> bool:
-        return True
 
 
 def parent_indent(src: str, index: int) -> int:
