@@ -17,20 +17,14 @@ TEMP_PREFIX = ".wizard-tmp-"
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write `data` to `path` so that a reader sees the old or the new file, never a mix."""
     path = Path(path)
-    if mode is None:
-        try:
-            st = path.stat()
-            mode = st.st_mode & 0o7777
-            owner = (st.st_uid, st.st_gid)
-        except FileNotFoundError:
-            mode, owner = 0o644, None
-    else:
-        owner = None
-        try:
-            st = path.stat()
-            owner = (st.st_uid, st.st_gid)
-        except FileNotFoundError:
-            pass
+    try:
+        st = path.stat()
+        owner = (st.st_uid, st.st_gid)
+        kept_mode = st.st_mode & 0o7777
+    except FileNotFoundError:
+        owner, kept_mode = None, 0o644
+    if mode is None:  # a file keeps its mode (and owner) across the rewrite
+        mode = kept_mode
     tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}"
     _pause_point()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
