@@ -498,34 +498,27 @@ class _Rewrite:
 
     def vary_scalars(self, node: Any) -> None:
         rng = self.rng
+        if not isinstance(node, (CommentedMap, CommentedSeq)):
+            return
+        slots = list(node.keys()) if isinstance(node, CommentedMap) else range(len(node))
+        for k in slots:
+            v = node[k]
+            if isinstance(v, (CommentedMap, CommentedSeq)):
+                self.vary_scalars(v)
+                continue
+            st = _str_style(v)
+            if st and not self.embedded and rng.random() < self.flip_p:
+                tgt = _flip_target(rng, v, st)
+                if tgt:
+                    node[k] = _restyle(v, tgt)
+                    self.stats["quotes_flipped"] += 1
+        if self.embedded:
+            return
         if isinstance(node, CommentedMap):
-            flow = _is_flow(node)
-            for k in list(node.keys()):
-                v = node[k]
-                if isinstance(v, (CommentedMap, CommentedSeq)):
-                    self.vary_scalars(v)
-                    continue
-                st = _str_style(v)
-                if st and not self.embedded and rng.random() < self.flip_p:
-                    tgt = _flip_target(rng, v, st)
-                    if tgt:
-                        node[k] = _restyle(v, tgt)
-                        self.stats["quotes_flipped"] += 1
-            if not flow and not self.embedded:
+            if not _is_flow(node):
                 self._vary_keys(node)
-        elif isinstance(node, CommentedSeq):
-            for i, v in enumerate(node):
-                if isinstance(v, (CommentedMap, CommentedSeq)):
-                    self.vary_scalars(v)
-                    continue
-                st = _str_style(v)
-                if st and not self.embedded and rng.random() < self.flip_p:
-                    tgt = _flip_target(rng, v, st)
-                    if tgt:
-                        node[i] = _restyle(v, tgt)
-                        self.stats["quotes_flipped"] += 1
-            if not self.embedded:
-                self._vary_flow(node)
+        else:
+            self._vary_flow(node)
 
     def _vary_keys(self, mp: CommentedMap) -> None:
         rng = self.rng
