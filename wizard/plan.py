@@ -81,7 +81,6 @@ class Planner:
         self.errors: list[WizardError] = []
         self.edits: list[Edit] = []
         self.values: dict[str, str] = {}
-        self.spans: dict[str, list] = {}
         self._late: list = []  # edits that wait for a background computation (bcrypt)
         self._pool = None
         self._rsa = None
@@ -148,7 +147,6 @@ class Planner:
             for loc in spec.locations:
                 for sp in _find(self.tree, loc).spans:
                     spans.append((loc, sp))
-            self.spans[spec.id] = spans
             for _, sp in spans:
                 if not C.has_token(sp.value):
                     self.plan.secret_values[sp.value] = spec.id
@@ -270,7 +268,6 @@ class Planner:
         a = self.answers
         spec = C.SECRET_BY_ID["li.admin_htpasswd"]
         spans = [(loc, sp) for loc in spec.locations for sp in _find(self.tree, loc).spans]
-        self.spans[spec.id] = spans
         for _, sp in spans:
             if not C.has_token(sp.value):
                 self.plan.secret_values[sp.value] = spec.id
