@@ -38,6 +38,24 @@ def digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+SECRETS_END = "# end of wizard secrets"
+
+
+def write_secrets(path: Path, data: dict) -> Path:
+    """Write a secrets file by hand, as an operator may: any YAML, the end line kept last, mode 0600."""
+    path.write_text("# edited by hand\n" + yaml.safe_dump(data, sort_keys=False) + SECRETS_END + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def edit_secrets(path: Path, change) -> dict:
+    """Load a secrets file, let `change(data)` edit it, write it back (end line kept)."""
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    write_secrets(path, data)
+    return data
+
+
 def write_answers(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

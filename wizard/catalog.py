@@ -67,6 +67,7 @@ class Secret:
     provided: bool = False  # operator input, never generated nor rotated
     distinct_from: str | None = None
     what: str = ""  # what it protects, in the operator's words
+    block: bool = False  # a whole block value (key file, PEM, htpasswd line): kept without its final line break
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ SECRETS: tuple[Secret, ...] = (
     Secret("synapse.signing_key", "signing_key",
            (f'{MAIN_SECRETS}."signing.key"', f'{LI_SECRETS}."signing.key"'),
            ("CHANGEME_GENERATE_USING_SYNAPSE_GENERATE_COMMAND", "CHANGEME_COPY_FROM_MAIN_SIGNING_KEY"),
-           what="the homeserver's federation signing key (main and LI share it)"),
+           what="the homeserver's federation signing key (main and LI share it)", block=True),
     _pw("postgres.synapse_password", ("CHANGEME_SECURE_DB_PASSWORD", "CHANGEME_DB_PASSWORD"),
         f"{MAIN_SECRETS}.DB_PASSWORD", f"{DB_CREDS}.password", f"{PLAIN_HS} › database.args.password",
         what="the main Synapse database role"),
@@ -141,10 +142,11 @@ SECRETS: tuple[Secret, ...] = (
     Secret("key_vault.django_secret_key", "django_key", (f"{KV_SECRETS}.DJANGO_SECRET_KEY",),
            ("CHANGEME_DJANGO_SECRET_KEY_GENERATE_SECURE_RANDOM_STRING",), what="the key vault's Django sessions"),
     Secret("key_vault.rsa_private_key", "rsa_key", (f"{KV_SECRETS}.RSA_PRIVATE_KEY",),
-           ("CHANGEME_GENERATE_RSA_2048_BIT_PRIVATE_KEY",), what="encryption of stored recovery keys"),
+           ("CHANGEME_GENERATE_RSA_2048_BIT_PRIVATE_KEY",), what="encryption of stored recovery keys", block=True),
     Secret("li.admin_password", "password", (), what="the LI admin UI basic-auth password (kept only here)"),
     Secret("li.admin_htpasswd", "htpasswd", (f"{ADMIN_LI} › Secret/synapse-admin-auth › stringData.auth",),
-           ("CHANGEME_GENERATE_HTPASSWD",), what="the LI admin UI basic-auth line (from li.admin_password)"),
+           ("CHANGEME_GENERATE_HTPASSWD",), what="the LI admin UI basic-auth line (from li.admin_password)",
+           block=True),
     Secret("livekit.api_key", "livekit_key", (f"{LIVEKIT} › livekit.apiKey",), ("CHANGE_TO_GENERATED_API_KEY",),
            what="LiveKit API key"),
     _pw("livekit.api_secret", ("CHANGE_TO_GENERATED_API_SECRET",), f"{LIVEKIT} › livekit.apiSecret",
@@ -152,19 +154,36 @@ SECRETS: tuple[Secret, ...] = (
     _pw("grafana.admin_password", ("CHANGE_TO_SECURE_PASSWORD",),
         "values/prometheus-stack-values.yaml › grafana.adminPassword", what="the Grafana admin user"),
     # Operator-provided push credentials (CATALOG §4): never generated, never rotated.
-    Secret("push.apns.key", "provided", (f'{SYGNAL}."apns-key.p8"',), ("CHANGEME_APNS_PRIVATE_KEY",), provided=True),
+    Secret("push.apns.key", "provided", (f'{SYGNAL}."apns-key.p8"',), ("CHANGEME_APNS_PRIVATE_KEY",), provided=True,
+           block=True),
     Secret("push.apns.key_id", "provided", (f"{SYGNAL}.apns-key-id",), ("CHANGEME_APNS_KEY_ID",), provided=True),
     Secret("push.apns.team_id", "provided", (f"{SYGNAL}.apns-team-id",), ("CHANGEME_APNS_TEAM_ID",), provided=True),
     Secret("push.apns.topic", "provided", (f"{SYGNAL}.apns-topic",), (), provided=True),
     Secret("push.fcm.service_account", "provided", (f'{SYGNAL}."fcm-service-account.json"',),
            ("CHANGEME_FCM_PROJECT_ID", "CHANGEME_FCM_PRIVATE_KEY_ID", "CHANGEME_FCM_PRIVATE_KEY",
-            "CHANGEME_FCM_CLIENT_EMAIL", "CHANGEME_FCM_CLIENT_ID"), provided=True),
+            "CHANGEME_FCM_CLIENT_EMAIL", "CHANGEME_FCM_CLIENT_ID"), provided=True, block=True),
     Secret("smtp.password", "provided", (f"{MAIN_SECRETS}.SMTP_PASSWORD", f"{PLAIN_HS} › email.smtp_pass"),
            provided=True),
 )
 
 SECRET_BY_ID = {s.id: s for s in SECRETS}
 GENERATED_IDS = tuple(s.id for s in SECRETS if not s.provided)
+PLACEHOLDER_PREFIX = "placeholder."
+
+
+def is_known_id(cid: str) -> bool:
+    """An id the secrets file may hold: a catalog secret, or a generated unknown token (placeholder.TOKEN)."""
+    return cid in SECRET_BY_ID or (cid.startswith(PLACEHOLDER_PREFIX) and len(cid) > len(PLACEHOLDER_PREFIX))
+
+
+def is_block_id(cid: str) -> bool:
+    spec = SECRET_BY_ID.get(cid)
+    return spec is not None and spec.block
+
+
+def required_store_ids() -> tuple[str, ...]:
+    """The ids every secrets file written by a complete first run holds (judging a version 1 file)."""
+    return GENERATED_IDS
 ROTATABLE_IDS = tuple(i for i in GENERATED_IDS if i != "li.admin_htpasswd")
 
 
@@ -277,10 +296,53 @@ def has_token(value: str) -> bool:
 ENVSUBST_TARGETS = ((MAIN_HS[: -len(" › (yaml)")], MAIN_SECRETS), (LI_HS[: -len(" › (yaml)")], LI_SECRETS))
 
 # Characters a location's consumer cannot take, beyond what the file format escapes.
+LINE_BREAKS = "\n\r\x85\u2028\u2029"
 VALUE_LIMITS = {
-    "redis.password": ("/&\\\n\"'`$", "the Redis init container substitutes it into redis.conf with sed"),
-    "li.admin_password": ("\n", "an htpasswd line holds one line"),
+    "redis.password": ("/&\\\"'`$" + LINE_BREAKS, "the Redis init container substitutes it into redis.conf with sed"),
+    "li.admin_password": (LINE_BREAKS, "a basic-auth password is one line"),
 }
+BCRYPT_MAX_BYTES = 72
+# Settings a configured tree never changes (Synapse binds its data to the server name).
+IMMUTABLE_ONCE_SET = ("server_name",)
+
+# Values a fresh tree holds before the wizard sets them (CATALOG §5); replacing anything else asks first.
+FRESH_DEFAULTS = {
+    "server_name": ("matrix.example.com",),
+    "domains.matrix": ("matrix.example.com",),
+    "domains.element": ("element.matrix.example.com",),
+    "domains.turn": ("turn.matrix.example.com",),
+    "domains.li_matrix": ("matrix-li.example.com",),
+    "domains.li_element": ("element-li.matrix.example.com",),
+    "domains.li_admin": ("admin-li.matrix.example.com",),
+    "tls.acme_email": ("admin@example.com",),
+    "tls.issuer": ("letsencrypt-prod",),
+    "tls.mode": ("letsencrypt-prod",),
+    "storage.class": ("standard", "local-path", ""),
+    "minio.s3_access_key": ("synapse-s3-user",),
+    "turn.username": ("matrix",),
+}
+
+
+def is_unset(cid: str, value: str) -> bool:
+    """A value the wizard may set without asking: a placeholder, empty, or the fresh tree's default."""
+    if not value or has_token(value) or value in FRESH_DEFAULTS.get(cid, ()):
+        return True
+    return cid == "synapse.signing_key" and value.split()[1:2] == ["a_XXXX"]
+
+
+def secret_key_ids() -> dict[tuple[str, str], str]:
+    """(Secret name, key) -> the id whose location it is."""
+    from wizard.locate.resolve import Address
+
+    out = {}
+    for s in SECRETS:
+        for loc in s.locations:
+            addr = Address.parse(loc)
+            if addr.obj and addr.obj[0] == "Secret" and len(addr.steps) == 1 and addr.steps[0].fmt == "path":
+                segs = addr.steps[0].arg
+                if len(segs) == 2 and segs[0].arg in ("stringData", "data"):
+                    out[(addr.obj[1], str(segs[1].arg))] = s.id
+    return out
 
 
 def env_var_ids(secret_prefix: str) -> dict[str, str]:
