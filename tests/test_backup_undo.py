@@ -23,13 +23,13 @@ def test_backup_and_undo_restore_tree_and_secrets(tmp_path):
     assert "/prod.secrets.yaml" in gitignore and "/.wizard-backups" in gitignore
     run_wizard("rotate", "redis.password", "--answers", str(answers), "--yes", check=True)
     assert snapshot(tmp_path / "deployment") != configured
-    proc = run_wizard("undo", "--answers", str(answers), check=True)
+    proc = run_wizard("undo", "--answers", str(answers), "--yes", check=True)
     assert "restored" in proc.stdout
     assert snapshot(tmp_path / "deployment") == configured
     assert (tmp_path / "prod.secrets.yaml").read_bytes() == secrets_before
-    run_wizard("undo", "--answers", str(answers), check=True)
+    run_wizard("undo", "--answers", str(answers), "--yes", check=True)
     assert snapshot(tmp_path / "deployment") == fresh
-    proc = run_wizard("undo", "--answers", str(answers))
+    proc = run_wizard("undo", "--answers", str(answers), "--yes")
     assert proc.returncode == 2 and "no backup" in proc.stderr
     for p in backups.rglob("*"):
         if p.is_file():

@@ -237,25 +237,27 @@ def test_items_that_depend_on_answers(tmp_path):
 
 
 def test_well_known_written_outside_the_tree_and_judged(tmp_path):
-    from wizard.ui.guided import write_well_known
+    from wizard import wellknown
 
-    a = answers_from_dict({"version": 1, "server_name": "acme-corp.net", "deployment": "deployment",
-                           "well_known_dir": "site"}, path=tmp_path / "a.yaml", base_dir=tmp_path)
-    (tmp_path / "deployment").mkdir()
-    written = write_well_known(a)
+    run_wizard("init", str(tmp_path / "deployment"), check=True)
+    data = {"version": 1, "server_name": "acme-corp.net", "deployment": "deployment", "well_known_dir": "site"}
+    answers = write_answers(tmp_path / "a.yaml", data)
+    proc = run_wizard("--answers", str(answers), "--yes", "--dry-run")
+    assert proc.returncode == 0 and "site/.well-known/matrix/server" in proc.stdout
+    assert not (tmp_path / "site").exists()  # a dry run writes nothing, anywhere
+    run_wizard("--answers", str(answers), "--yes", check=True)
+    a = answers_from_dict(data, path=answers, base_dir=tmp_path)
     base = tmp_path / "site" / ".well-known" / "matrix"
-    assert written == [base / "server", base / "client"]
     assert json.loads((base / "server").read_text()) == {"m.server": "matrix.acme-corp.net:443"}
     assert json.loads((base / "client").read_text()) == {"m.homeserver": {"base_url": "https://matrix.acme-corp.net"}}
-    assert write_well_known(a) == []  # unchanged on a second run
+    assert all(old == new for old, new in wellknown.planned(a).values())  # unchanged on a second run
     facts = CL.Facts(a, None, None)
     assert CL._well_known_state(facts)[0] == CL.DONE
     (base / "server").write_text('{"m.server": "elsewhere.org:443"}\n')
     assert CL._well_known_state(facts)[0] == CL.OPEN
-    inside = answers_from_dict({"version": 1, "server_name": "acme-corp.net", "deployment": "deployment",
-                                "well_known_dir": "deployment/wk"}, path=tmp_path / "a.yaml", base_dir=tmp_path)
+    inside = answers_from_dict(dict(data, well_known_dir="deployment/wk"), path=answers, base_dir=tmp_path)
     with pytest.raises(AnswersError, match="inside the deployment tree"):
-        write_well_known(inside)
+        wellknown.planned(inside)
 
 
 # ---------------------------------------------------------------- `wizard checklist`

@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers
+from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers, write_secrets
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_no_secret_in_any_output(site):
     p = tmp / "deployment/main-instance/06-coturn/deployment.yaml"
     p.write_text(p.read_text().replace("TURN_PASSWORD:", "TURN_PASSWORD: x\n  IGNORED:"))
     run("--answers", a, "--dry-run")
-    run("undo", "--answers", a)
+    run("undo", "--answers", a, "--yes")
     secrets |= _secret_values(tmp)
     for args, out in outputs:
         for s in secrets:
@@ -95,7 +95,7 @@ def test_known_bad_signing_keys_are_refused(site, line, word):
     sf = tmp / "prod.secrets.yaml"
     data = yaml.safe_load(sf.read_text())
     data["secrets"]["synapse.signing_key"] = line
-    sf.write_text(yaml.safe_dump(data))
+    write_secrets(sf, data)
     sf.chmod(0o600)
     before = snapshot(tmp)
     proc = run_wizard("--answers", str(answers), "--yes", env=ENV)
@@ -127,7 +127,7 @@ def test_bad_old_signing_keys_in_secrets_file(site, entry, word):
     sf = tmp / "prod.secrets.yaml"
     data = yaml.safe_load(sf.read_text())
     data["old_signing_keys"] = entry
-    sf.write_text(yaml.safe_dump(data))
+    write_secrets(sf, data)
     sf.chmod(0o600)
     proc = run_wizard("--answers", str(answers), "--yes", env=ENV)
     assert proc.returncode == 2 and word in proc.stderr
@@ -140,7 +140,7 @@ def test_private_seed_in_old_signing_keys_is_refused(site):
     data = yaml.safe_load(sf.read_text())
     line = data["secrets"]["synapse.signing_key"]
     data["old_signing_keys"] = {"ed25519:a_leak": {"key": line.split()[2], "expired_ts": 1}}
-    sf.write_text(yaml.safe_dump(data))
+    write_secrets(sf, data)
     sf.chmod(0o600)
     proc = run_wizard("--answers", str(answers), "--yes", env=ENV)
     assert proc.returncode == 2 and "private" in proc.stderr

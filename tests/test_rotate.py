@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import treecheck as T
-from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers
+from helpers import FULL_ANSWERS, edit_secrets, run_wizard, snapshot, write_answers
 from oracles import read_signing_key, synapse_config_check, synapse_turn_credentials
 
 TURN_LOCATIONS = {"main-instance/01-synapse/secrets.yaml", "main-instance/06-coturn/deployment.yaml",
@@ -168,7 +168,8 @@ def test_rotate_refuses_a_broken_group_but_finishes_an_interrupted_rotation(site
     # without the rotation marked unfinished, the split is not explained
     proc = run_wizard("rotate", "turn.shared_secret", "--answers", str(answers), "--yes")
     assert proc.returncode == 2, proc.stdout
-    store_path.write_text(store + "rotating: [turn.shared_secret]\n")
+    edit_secrets(store_path, lambda data: data.update(
+        rotating={"turn.shared_secret": "Newvalue0123456789abcdefghijklmnopqrstuvwxyzAB"}))
     proc = run_wizard("rotate", "turn.shared_secret", "--answers", str(answers), "--yes")
     assert proc.returncode == 0, proc.stderr
     assert "finished an interrupted rotation" in proc.stdout

@@ -197,7 +197,7 @@ def normalise(node):
 
 def save_answers(path: Path, data: dict, *, header: str = "", checklist_titles: dict[str, str] | None = None) -> str:
     """Render and write atomically; returns the text written."""
-    from wizard.write import atomic_write
+    from wizard.files import atomic_write
 
     text = render_answers(data, header=header, checklist_titles=checklist_titles)
     path = Path(path)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from wizard import wellknown
+
 WIZARD, CHECK, MANUAL = "wizard", "check", "manual"
 DONE, CONFIRMED, OPEN = "done", "confirmed", "open"
 CHECK_TIMEOUT = 5.0
@@ -275,40 +277,17 @@ def _domains_state(facts: Facts):
                                                                          "li_element", "li_admin", "livekit"))
 
 
-def well_known_documents(answers) -> dict[str, str]:
-    """/.well-known/matrix/{server,client} for delegating server_name to the matrix host."""
-    host = answers.domains["matrix"]
-    return {
-        "server": json.dumps({"m.server": f"{host}:443"}, indent=2) + "\n",
-        "client": json.dumps({"m.homeserver": {"base_url": f"https://{host}"}}, indent=2) + "\n",
-    }
-
-
-def well_known_paths(answers) -> dict[str, Path]:
-    base = Path(answers.well_known_dir) / ".well-known" / "matrix"
-    return {name: base / name for name in ("server", "client")}
-
-
-def needs_delegation(answers) -> bool:
-    return answers.server_name != answers.domains["matrix"]
-
-
 def _well_known_state(facts: Facts):
     a = facts.answers
-    if not needs_delegation(a):
+    if not wellknown.needs_delegation(a):
         return DONE, "not needed: the server name is the matrix host"
     if a.well_known_dir is None:
         return OPEN, (f"serve https://{a.server_name}/.well-known/matrix/server and client "
                       "(or set well_known_dir to have them written)")
-    docs = well_known_documents(a)
-    for name, path in well_known_paths(a).items():
-        try:
-            if path.read_text(encoding="utf-8") != docs[name]:
-                return OPEN, f"{path} does not delegate to {a.domains['matrix']}"
-        except OSError:
-            return OPEN, f"{path} is missing"
-    return DONE, f"written to {shown(Path(a.well_known_dir) / '.well-known' / 'matrix')}; " \
-                 f"serve it at https://{a.server_name}/"
+    ok, why = wellknown.state(a)
+    if not ok:
+        return OPEN, why
+    return DONE, f"written to {shown(wellknown.folder(a))}; serve it at https://{a.server_name}/"
 
 
 def _allowlist_extra(facts: Facts):
@@ -590,61 +569,3 @@ def counts(statuses: list[ItemStatus]) -> dict[str, int]:
     for s in statuses:
         out[s.state] += 1
     return out
-
-
-def cmd_checklist(ctx) -> int:
-    from wizard.cli import load_context
-    from wizard.ui.render import paint
-
-    answers, deployment, store = load_context(ctx, need_answers=False)
-    statuses = checklist_status(answers, deployment, store=store, run=not ctx.opt("no_checks"),
-                                timeout=float(ctx.opt("check_timeout") or CHECK_TIMEOUT))
-    n = counts(statuses)
-    unknown = unknown_confirmations(answers)
-    if ctx.json:
-        ctx.emit_json({"ok": True, "deployment": str(deployment),
-                       "answers": str(answers.path) if answers is not None and answers.path else None,
-                       "counts": n, "items": [s.to_json() for s in statuses], "unknown_confirmations": unknown})
-        return 0
-    if answers is None:
-        ctx.say(f"no answers file beside {deployment}: manual items and settings cannot be read "
-                "(give --answers FILE)")
-    if ctx.out.isatty():
-        from rich.console import Console
-
-        console = Console(file=ctx.out, no_color=not ctx.colour, highlight=False)
-        console.print(status_table(statuses, title=f"Checklist for {deployment}"))
-    else:
-        for s, line in zip(statuses, status_lines(statuses)):
-            ctx.say(paint(line, STATE_STYLE[s.state], ctx.colour))
-    for k in unknown:
-        ctx.say(f"note: checklist: {k} in the answers file is not a checklist item")
-    summary = f"{n[DONE]} done, {n[CONFIRMED]} confirmed, {n[OPEN]} open"
-    ctx.say(paint(summary, "red" if n[OPEN] else "green", ctx.colour))
-    return 0
-
-
-def write_well_known(answers) -> list[Path]:
-    """Write /.well-known/matrix/{server,client} under answers.well_known_dir; returns the files changed.
-    Nothing is written when the server name is the matrix host or no well_known_dir is set."""
-    from wizard.errors import AnswersError
-    from wizard.write import atomic_write
-
-    if answers.well_known_dir is None or not needs_delegation(answers):
-        return []
-    root = Path(answers.well_known_dir).resolve()
-    tree = Path(answers.deployment).resolve()
-    if root == tree or tree in root.parents:
-        raise AnswersError(f"{answers.well_known_dir} is inside the deployment tree", where="well_known_dir")
-    docs = well_known_documents(answers)
-    written = []
-    for name, path in well_known_paths(answers).items():
-        try:
-            if path.read_text(encoding="utf-8") == docs[name]:
-                continue
-        except OSError:
-            pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, docs[name].encode("utf-8"), mode=0o644)
-        written.append(path)
-    return written

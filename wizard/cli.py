@@ -1,28 +1,24 @@
-"""Command line: arguments, exit codes, and what each command prints. Nothing else."""
+"""Command line: arguments, exit codes, and what each command prints. The work is done by wizard.app."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from wizard import __version__
 from wizard.errors import WizardError
 
-DEFAULT_DEPLOYMENT = "deployment"
-DEFAULT_ANSWERS = "wizard-answers.yaml"
-
 EPILOG = """\
 commands:
   (none)               guided setup of ./deployment (or --deployment DIR); with --answers FILE,
-                       a non-interactive apply that never prompts
+                       a non-interactive apply that never asks a question
   init [DIR]           copy the bundled templates to DIR (default ./deployment)
   check                audit a tree: placeholders, example.com, equality groups, LI rules, schema,
                        duplicate objects, Service/Secret references, replication listener, PDBs
   secrets show ID      print one secret (e.g. li.admin_password)
-  rotate ID... | --all replace secrets everywhere they live and say what to restart
+  rotate ID... | --all replace secrets everywhere they live and say what to do next
   checklist            the pre-deployment checklist and the state of each item
   undo                 restore what the last run changed (backups: .wizard-backups/ beside the tree)
 
@@ -33,63 +29,106 @@ examples:
   wizard check --answers prod.yaml --strict  # CI gate: exit 1 on any error or warning
   wizard rotate turn.shared_secret --answers prod.yaml
 
-exit codes: 0 ok · 1 check found an error · 2 bad input (nothing written) · 130 interrupted
+confirmation: on a terminal, a command that would replace a value already set (rotate, undo, or an
+apply that changes a set value) shows it and asks once; --yes skips the question. Without a
+terminal it never asks: such a change needs --yes (exit 2 otherwise).
+
+exit codes:
+  0    success (apply: nothing left to do; notes may be listed)
+  1    check found an error (a warning too with --strict); apply configured what it could and
+       listed the leftovers
+  2    bad input, nothing written (answers, arguments, no deployment, refused secrets file, a value
+       a consumer cannot carry, a held lock, a declined or missing confirmation, ...)
+  3    a write failed part-way: the files written and not written are named; a re-run finishes
+  130  interrupted: nothing half-written
 The default answers file is wizard-answers.yaml beside the deployment folder.
-Set NO_COLOR=1 to disable colour.
+Set NO_COLOR=1 (or --no-color) to disable colour.
 """
 
+# The flags each command honours (and offers in its --help); nothing else is accepted.
+APPLY_FLAGS = ("deployment", "answers", "dry_run", "yes", "json", "show_secrets", "no_color", "from_file")
+HONOURS = {
+    None: APPLY_FLAGS,
+    "init": ("dry_run", "json"),
+    "check": ("deployment", "answers", "json", "no_color"),
+    "secrets": ("deployment", "answers", "json"),
+    "rotate": ("deployment", "answers", "dry_run", "yes", "json", "show_secrets", "no_color"),
+    "undo": ("deployment", "answers", "dry_run", "yes", "json"),
+    "checklist": ("deployment", "answers", "json", "no_color"),
+}
+_FLAG_HELP = {
+    "deployment": (("--deployment",), dict(metavar="DIR", help="the deployment tree (wins over the answers file's "
+                                                                "`deployment:`)")),
+    "answers": (("--answers",), dict(metavar="FILE", help="answers file (YAML, safe to commit)")),
+    "dry_run": (("--dry-run",), dict(action="store_true", help="show what would change (secrets masked) and write "
+                                                                 "nothing, anywhere")),
+    "yes": (("--yes", "-y"), dict(action="store_true", help="confirm replacing values already set (no question; "
+                                                             "needed without a terminal)")),
+    "json": (("--json",), dict(action="store_true", help="machine-readable output on stdout (never asks)")),
+    "show_secrets": (("--show-secrets",), dict(action="store_true", help="do not mask secret values in diffs "
+                                                                          "(careful: terminals and CI logs keep them)")),
+    "no_color": (("--no-color",), dict(action="store_true", help="no colour (same as NO_COLOR=1)")),
+    "from_file": (("--from",), dict(dest="from_file", metavar="FILE", help="guided setup: pre-fill from this "
+                                                                           "answers file")),
+}
 
-def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
-    d = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--deployment", metavar="DIR", default=d,
-                        help="the deployment tree (wins over the answers file's `deployment:`)")
-    parser.add_argument("--answers", metavar="FILE", default=d, help="answers file (YAML, safe to commit)")
-    parser.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="print the diff (secrets masked) and write nothing")
-    parser.add_argument("--yes", "-y", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="do not ask for confirmation")
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="machine-readable output on stdout")
-    parser.add_argument("--show-secrets", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="do not mask secret values in diffs (careful: terminals and CI logs keep them)")
-    parser.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                        help="no colour (same as NO_COLOR=1)")
+
+def _flags(parser: argparse.ArgumentParser, names, *, top: bool = False) -> None:
+    for name in names:
+        args, kw = _FLAG_HELP[name]
+        kw = dict(kw)
+        kw["default"] = argparse.SUPPRESS  # absent unless given: lets us tell given flags apart
+        parser.add_argument(*args, **kw)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # exit 2 with one line, as every other bad input
+        self.print_usage(sys.stderr)
+        print(f"wizard: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="wizard", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Configure a Matrix/Synapse Kubernetes deployment tree: every CHANGEME placeholder, "
                     "secret, domain and LI setting, surgically, and keep it right through rotations.")
     p.add_argument("--version", action="version", version=f"wizard {__version__}")
-    _common(p, suppress=False)
-    p.add_argument("--from", dest="from_file", metavar="FILE", help="guided setup: pre-fill from this answers file")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _flags(p, APPLY_FLAGS, top=True)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    s = sub.add_parser("init", help="copy the bundled templates to DIR (refuses when DIR exists)")
+    s = sub.add_parser("init", help="copy the bundled templates to DIR (refuses when DIR exists)",
+                       description="Copy the bundled templates to DIR (default ./deployment); refuses when DIR "
+                                   "exists. --dry-run says what would be created and creates nothing.")
     s.add_argument("dir", nargs="?", default=None, metavar="DIR")
-    _common(s, suppress=True)
+    _flags(s, HONOURS["init"])
 
     s = sub.add_parser("check", help="audit a tree (read-only)", description="Audit a deployment tree. One line per "
                        "finding: FILE:LINE: SEVERITY RULE: message (hint). Exit 1 on any error (and, with --strict, "
-                       "any warning).")
+                       "any warning); exit 2 when the folder holds no deployment.")
     s.add_argument("--strict", action="store_true", help="warnings also make the exit code 1")
     s.add_argument("--rule", action="append", metavar="ID", help="run only this rule (repeat, or ID,ID; "
                    "rules are listed in docs/check.md and by an unknown ID)")
     s.add_argument("--skip-rule", action="append", metavar="ID", help="do not run this rule (repeat, or ID,ID)")
     s.add_argument("--allow-domain", action="append", metavar="DOMAIN",
                    help="stray-domain: also accept DOMAIN and its subdomains (a public service you use)")
-    _common(s, suppress=True)
+    _flags(s, HONOURS["check"])
 
-    s = sub.add_parser("secrets", help="secret store commands")
-    ss = s.add_subparsers(dest="secrets_command", metavar="SUBCOMMAND")
+    s = sub.add_parser("secrets", help="show one secret, or list the ids in the secrets file",
+                       description="The explicit way to see a secret: wizard secrets show ID.")
+    ss = s.add_subparsers(dest="secrets_command", metavar="SUBCOMMAND", parser_class=_Parser)
     show = ss.add_parser("show", help="print one secret value")
     show.add_argument("id", metavar="ID")
-    _common(show, suppress=True)
+    show.add_argument("--as-sql-role", metavar="ROLE",
+                      help="print `ALTER ROLE \"ROLE\" WITH PASSWORD '…';` for psql instead of the bare value")
+    _flags(show, HONOURS["secrets"])
     lst = ss.add_parser("list", help="list the ids in the secrets file (no values)")
-    _common(lst, suppress=True)
+    _flags(lst, HONOURS["secrets"])
 
-    s = sub.add_parser("rotate", help="rotate secrets everywhere they live")
+    s = sub.add_parser("rotate", help="rotate secrets everywhere they live",
+                       description="Replace secrets everywhere they live (secrets file first), then print the "
+                                   "steps in the order they must run: apply the manifests, change what lives "
+                                   "outside the tree (database roles, MinIO), restart the clients.")
     s.add_argument("ids", nargs="*", metavar="ID")
     s.add_argument("--all", action="store_true", help="every generated secret except the signing and RSA keys")
     s.add_argument("--include-signing-key", action="store_true", help="with --all: the signing key too")
@@ -97,10 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode = s.add_mutually_exclusive_group()
     mode.add_argument("--retire", action="store_true", help="signing key: old signatures stay valid (default)")
     mode.add_argument("--revoke", action="store_true", help="signing key: compromised, expire it in the past")
-    _common(s, suppress=True)
+    _flags(s, HONOURS["rotate"])
 
-    s = sub.add_parser("undo", help="restore the files (and secrets file) the last run changed, from its backup")
-    _common(s, suppress=True)
+    s = sub.add_parser("undo", help="restore the files (and secrets file) the last run changed, from its backup",
+                       description="Restore what the last run changed, all or nothing. Refused when a file was "
+                                   "edited since that run (--force restores anyway).")
+    s.add_argument("--force", action="store_true", help="restore even files edited since the run")
+    _flags(s, HONOURS["undo"])
 
     s = sub.add_parser("checklist", help="the pre-deployment checklist with each item's state",
                        description="The pre-deployment checklist: each item done by the wizard, confirmed by the "
@@ -109,8 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-checks", action="store_true", help="do not run the checks (tools, cluster, DNS, SMTP)")
     s.add_argument("--check-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="time allowed to each check (default 5)")
-    _common(s, suppress=True)
+    _flags(s, HONOURS["checklist"])
     return p
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    cmd = getattr(ns, "command", None)
+    given = [n for n in APPLY_FLAGS if n in vars(ns)]
+    not_here = [n for n in given if n not in HONOURS[cmd]]
+    if not_here:
+        flag = _FLAG_HELP[not_here[0]][0][0]
+        parser.error(f"{flag} is not an option of `wizard {cmd}`" if cmd else f"{flag} is not an option here")
+    for name in APPLY_FLAGS:
+        if name not in vars(ns):
+            setattr(ns, name, None if name in ("deployment", "answers", "from_file") else False)
+    return ns
 
 
 class Ctx:
@@ -119,6 +176,7 @@ class Ctx:
         self.json = bool(getattr(ns, "json", False))
         self.out = sys.stdout
         self.err = sys.stderr
+        self.closed = False
         from wizard.ui.render import use_colour
 
         self.colour = use_colour(self.out) and not getattr(ns, "no_color", False) and not self.json
@@ -126,39 +184,57 @@ class Ctx:
     def opt(self, name, default=None):
         return getattr(self.ns, name, default)
 
+    def _print(self, text: str, stream) -> None:
+        if self.closed:
+            return
+        try:
+            print(text, file=stream)
+            stream.flush()
+        except BrokenPipeError:  # `| head`: the reader left; the command still finishes its work
+            self.closed = True
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):
+                pass
+
     def say(self, text: str = "") -> None:
         if not self.json:
-            print(text, file=self.out)
+            self._print(text, self.out)
+
+    def warn(self, text: str) -> None:
+        self._print(f"wizard: warning: {text}", self.err)
 
     def emit_json(self, data) -> None:
-        print(json.dumps(data, indent=2, sort_keys=True), file=self.out)
+        self._print(json.dumps(data, indent=2, sort_keys=True), self.out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parse(argv)
     ctx = Ctx(ns)
     try:
         return _dispatch(ctx)
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing was written", file=sys.stderr)
+        ctx._print("\ninterrupted: nothing was written", sys.stderr)
         return 130
     except WizardError as exc:
-        if ctx.json:
-            ctx.emit_json({"ok": False, "error": str(exc), "exit_code": exc.exit_code,
-                           "errors": exc.lines() if hasattr(exc, "lines") else [str(exc)]})
         lines = exc.lines() if hasattr(exc, "lines") else [str(exc)]
+        if ctx.json:
+            ctx.emit_json({"ok": False, "error": str(exc), "exit_code": exc.exit_code, "errors": lines})
         for line in lines:
-            print(f"wizard: error: {line}", file=sys.stderr)
-        if len(lines) > 1:
-            print(f"wizard: {len(lines)} problems; nothing was written", file=sys.stderr)
+            ctx._print(f"wizard: error: {line}", sys.stderr)
+        if len(lines) > 1 and exc.exit_code == 2:
+            ctx._print(f"wizard: {len(lines)} problems; nothing was written", sys.stderr)
         return exc.exit_code
-    except Exception as exc:  # noqa: BLE001 - last resort: no traceback (it could quote values)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, no traceback (it could quote values)
         if os.environ.get("WIZARD_DEBUG"):
             raise
-        print(f"wizard: internal error ({type(exc).__name__}); nothing half-written: files are replaced "
-              "atomically. Re-run with WIZARD_DEBUG=1 for the traceback and report it.", file=sys.stderr)
-        return 70
+        ctx._print(f"wizard: internal error ({type(exc).__name__}): files are replaced atomically, so none is "
+                   "half-written; re-run to finish. Re-run with WIZARD_DEBUG=1 for the traceback and report it.",
+                   sys.stderr)
+        return 3
 
 
 def _dispatch(ctx: Ctx) -> int:
@@ -170,203 +246,131 @@ def _dispatch(ctx: Ctx) -> int:
     if cmd == "secrets":
         return cmd_secrets(ctx)
     if cmd == "rotate":
-        from wizard.rotate import cmd_rotate
-
         return cmd_rotate(ctx)
     if cmd == "undo":
         return cmd_undo(ctx)
     if cmd == "checklist":
-        from wizard.checklist import cmd_checklist
-
         return cmd_checklist(ctx)
     if ctx.opt("answers"):
+        if ctx.opt("from_file"):
+            raise WizardError("--from pre-fills guided setup; with --answers FILE there is nothing to pre-fill")
         return cmd_apply(ctx)
     from wizard.ui.guided import cmd_guided
 
     return cmd_guided(ctx)
 
 
-# ------------------------------------------------------------------ helpers shared by commands
+# ------------------------------------------------------------------ confirmation
 
-def templates_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent / "templates" / "deployment"
-    if here.is_dir():  # a source checkout (editable install)
-        return here
-    try:
-        from importlib.resources import files
-
-        p = Path(str(files("wizard_templates") / "deployment"))
-        if p.is_dir():
-            return p
-    except Exception:  # noqa: BLE001 - any packaging oddity means "not there"
-        pass
-    raise WizardError("the bundled templates are missing from this installation")
+def terminal(ctx: Ctx) -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty() and not ctx.json
 
 
-def copy_templates(dest: Path) -> None:
-    dest = Path(dest)
-    if dest.exists():
-        raise WizardError(f"{dest} already exists; refusing to overwrite it", hint="choose another folder")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".wizard-tmp-init-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(templates_dir(), tmp, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    os.replace(tmp, dest)
+def confirmer(ctx: Ctx):
+    """PRODUCT's "Confirmation": None (proceed) with --yes; on a terminal, ask once; without one, exit 2
+    naming --yes."""
+    if ctx.opt("yes"):
+        return None
 
+    def confirm(question: str, lines: list[str]) -> bool:
+        if not terminal(ctx):
+            shown = f" ({', '.join(lines[:3])}{', …' if len(lines) > 3 else ''})" if lines else ""
+            raise WizardError(f"{question.rstrip('?')}{shown}: this replaces values already set and there is no "
+                              "terminal to confirm it", hint="add --yes to confirm")
+        for line in lines[:40]:
+            print(f"  {line}", file=sys.stderr)
+        if len(lines) > 40:
+            print(f"  … and {len(lines) - 40} more", file=sys.stderr)
+        sys.stderr.write(f"{question} [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
+        if not answer:
+            raise KeyboardInterrupt
+        return answer.strip().lower() in ("y", "yes")
 
-def default_answers_path(deployment: Path) -> Path:
-    return Path(deployment).resolve().parent / DEFAULT_ANSWERS
-
-
-def load_context(ctx: Ctx, *, need_answers: bool, must_exist: bool = True):
-    """(answers or None, deployment Path, store) from flags, the answers file and defaults."""
-    from wizard.answers import load_answers
-    from wizard.store import SecretStore, load_store
-
-    dep_flag = ctx.opt("deployment")
-    answers_flag = ctx.opt("answers")
-    if must_exist and dep_flag and not Path(dep_flag).is_dir():
-        raise WizardError(f"no deployment at {dep_flag}")
-    answers = None
-    if answers_flag:
-        answers = load_answers(Path(answers_flag), deployment_override=Path(dep_flag) if dep_flag else None)
-    else:
-        dep = Path(dep_flag or DEFAULT_DEPLOYMENT)
-        default = default_answers_path(dep)
-        if default.exists():
-            answers = load_answers(default, deployment_override=Path(dep_flag) if dep_flag else None)
-    if need_answers and answers is None:
-        raise WizardError("no answers file: give --answers FILE (or keep wizard-answers.yaml beside the deployment)")
-    deployment = answers.deployment if answers else Path(dep_flag or DEFAULT_DEPLOYMENT)
-    if must_exist and not Path(deployment).is_dir():
-        raise WizardError(f"no deployment at {deployment}")
-    store = load_store(answers.secrets_file) if answers else SecretStore(None)
-    return answers, Path(deployment), store
+    return confirm
 
 
 # ------------------------------------------------------------------ commands
 
+def _where(ctx: Ctx, *, need_answers: bool, must_exist: bool = True):
+    from wizard import app
+
+    return app.locate(ctx.opt("deployment"), ctx.opt("answers"), need_answers=need_answers, must_exist=must_exist)
+
+
 def cmd_init(ctx: Ctx) -> int:
-    dest = Path(ctx.opt("dir") or ctx.opt("deployment") or DEFAULT_DEPLOYMENT)
-    if dest.exists():
-        print(f"wizard: error: {dest} already exists; refusing to overwrite it", file=sys.stderr)
-        return 2
-    copy_templates(dest)
-    count = sum(1 for _ in dest.rglob("*") if _.is_file())
+    from wizard import app
+
+    dest = Path(ctx.opt("dir") or app.DEFAULT_DEPLOYMENT)
+    dry = bool(ctx.opt("dry_run"))
+    count = app.init(dest, dry_run=dry)
     if ctx.json:
-        ctx.emit_json({"ok": True, "created": str(dest), "files": count})
+        ctx.emit_json({"ok": True, "dry_run": dry, "created": None if dry else str(dest), "files": count})
+    elif dry:
+        ctx.say(f"dry run: would create {dest} from the bundled templates ({count} files); nothing was written")
     else:
         ctx.say(f"created {dest} from the bundled templates ({count} files)")
-        ctx.say(f"next: write an answers file (see answers.example.yaml) and run wizard --answers FILE --deployment {dest}")
+        ctx.say(f"next: write an answers file (see answers.example.yaml) and run "
+                f"wizard --answers FILE --deployment {dest}")
     return 0
 
 
 def cmd_apply(ctx: Ctx) -> int:
+    from wizard import app
     from wizard.answers import load_answers
-    from wizard.store import load_store
 
     dep_flag = ctx.opt("deployment")
     answers = load_answers(Path(ctx.opt("answers")), deployment_override=Path(dep_flag) if dep_flag else None)
-    store = load_store(answers.secrets_file)
-    code = apply_answers(ctx, answers, store)
-    if code == 0 and not ctx.opt("dry_run"):
-        from wizard.checklist import write_well_known
-
-        for path in write_well_known(answers):
-            ctx.say(f"wrote {path}")
-    return code
+    result = app.apply(answers, dry_run=bool(ctx.opt("dry_run")), confirm=confirmer(ctx))
+    report_apply(ctx, result, answers)
+    return 130 if result.interrupted else 0
 
 
-def apply_answers(ctx: Ctx, answers, store, *, rotate=(), revoke=False, quiet=False) -> int:
-    from wizard.locate.resolve import Tree
-    from wizard.plan import make_plan
-    from wizard.write import remove_leftover_temps, remove_leftover_temps_of, tree_lock, write_plan
-
-    deployment = Path(answers.deployment)
-    dry = bool(ctx.opt("dry_run"))
-    created = False
-    if not deployment.exists():
-        if dry:
-            ctx.say(f"{deployment} does not exist: showing the changes against the bundled templates")
-            tree_root = templates_dir()
-        else:
-            copy_templates(deployment)
-            created = True
-            ctx.say(f"created {deployment} from the bundled templates")
-            tree_root = deployment
-    elif not deployment.is_dir():
-        raise WizardError(f"{deployment} is not a folder")
-    else:
-        tree_root = deployment
-
-    def build():
-        return make_plan(Tree(tree_root), answers, store, rotate=tuple(rotate), revoke=revoke)
-
-    if dry:
-        plan = build()
-        if not (quiet and ctx.json):
-            _report_plan(ctx, plan, answers, dry=True, created=created)
-        return 0
-    with tree_lock(tree_root):
-        remove_leftover_temps(tree_root)
-        if answers.secrets_file is not None:
-            remove_leftover_temps_of(answers.secrets_file)
-        plan = build()
-        written = write_plan(plan, tree_root)
-    if not quiet:
-        _report_plan(ctx, plan, answers, dry=False, created=created, written=written)
-    return 0
-
-
-def tracked_secret_manifests(deployment: Path) -> list[str]:
-    """Files of the tree that hold secrets and are tracked by git (they would be pushed in clear)."""
-    import subprocess
-
-    from wizard.catalog import SECRETS
-    from wizard.write import in_git_worktree
-
-    deployment = Path(deployment)
-    if in_git_worktree(deployment) is None:
-        return []
-    files = sorted({loc.split(" › ")[0] for s in SECRETS for loc in s.locations})
-    try:
-        out = subprocess.run(["git", "-C", str(deployment), "ls-files", "--", *files], capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [ln for ln in out.stdout.splitlines() if ln]
-
-
-def _report_plan(ctx: Ctx, plan, answers, *, dry: bool, created: bool, written=None) -> None:
+def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None:
     from wizard.ui.render import Masker, colour_diff_line, paint, unified_diff
 
+    plan = result.plan
+    for w in result.warnings:
+        ctx.warn(w)
     masker = Masker(plan.secret_values, show=bool(ctx.opt("show_secrets")))
     changed = plan.changed_files
+    outside = sorted(p for p, (old, new) in plan.outside.items() if old != new)
+    written = result.written
     if ctx.json:
+        if quiet_json:
+            return
         ctx.emit_json({
-            "ok": True, "dry_run": dry, "deployment": str(answers.deployment), "created": created,
-            "changed_files": changed, "generated": sorted(set(plan.generated)), "adopted": sorted(set(plan.adopted)),
+            "ok": True, "exit_code": 0, "dry_run": result.dry_run, "deployment": str(answers.deployment),
+            "created": result.created, "changed_files": changed, "outside_files": outside,
+            "generated": sorted(set(plan.generated)), "adopted": sorted(set(plan.adopted)),
             "secrets_file": str(answers.secrets_file) if answers.secrets_file else None,
             "secrets_file_changed": plan.store_changed,
+            "replaced": [{"id": cid, "where": where} for cid, where in plan.replaced],
             "edits": [{"file": e.file, "line": plan.files[e.file].line_of(e.start), "ids": list(e.ids), "what": e.what}
                       for e in plan.edits],
         })
         return
-    if dry:
+    if result.dry_run:
+        if result.created:
+            ctx.say(f"{answers.deployment} does not exist: showing the changes against the bundled templates")
         for rel in changed:
             for line in unified_diff(rel, plan.old_texts[rel], plan.new_texts[rel], masker):
                 ctx.say(colour_diff_line(line) if ctx.colour else line)
+        for path in outside:
+            old, new = plan.outside[path]
+            for line in unified_diff(path, (old or b"").decode("utf-8", "replace"), new.decode(), masker):
+                ctx.say(colour_diff_line(line) if ctx.colour else line)
         ctx.say()
-        if changed:
-            ctx.say(f"dry run: {len(changed)} files would change; nothing was written")
-        else:
-            ctx.say("dry run: nothing to change")
+        n = len(changed) + len(outside)
+        ctx.say(f"dry run: {n} files would change; nothing was written" if n else "dry run: nothing to change")
         return
-    if not changed and not plan.store_changed:
+    if result.created:
+        ctx.say(f"created {answers.deployment} from the bundled templates")
+    if not changed and not plan.store_changed and not outside:
         ctx.say(paint("nothing to change: the tree already matches the answers", "green", ctx.colour))
         return
-    if plan.store_changed:
+    if written is not None and written.secrets_file:
         ctx.say(f"secrets file: {answers.secrets_file} (mode 0600)")
     if plan.generated:
         ctx.say(f"generated: {', '.join(sorted(set(plan.generated)))}")
@@ -376,24 +380,45 @@ def _report_plan(ctx: Ctx, plan, answers, *, dry: bool, created: bool, written=N
     for rel in changed:
         n = sum(1 for e in plan.edits if e.file == rel)
         ctx.say(f"  {rel} ({n} {'edit' if n == 1 else 'edits'})")
+    for path in outside:
+        ctx.say(f"wrote {path}")
     if "li.admin_password" in plan.generated:
-        where = f" --answers {answers.path}" if answers.path else ""
-        ctx.say(f"the LI admin UI password is in the secrets file: wizard secrets show li.admin_password{where}")
-    tracked = tracked_secret_manifests(answers.deployment)
+        ctx.say(f"the LI admin UI password is in the secrets file: wizard secrets show li.admin_password "
+                f"--answers {_shown(answers.path)}")
+    tracked = tracked_secret_files(answers)
     if tracked:
-        print(f"wizard: warning: {len(tracked)} manifests holding secrets are tracked by git "
-              f"({', '.join(tracked[:3])}{', …' if len(tracked) > 3 else ''}): do not push them in clear; "
-              "encrypt them (sops) or generate SealedSecrets instead", file=sys.stderr)
+        ctx.warn(f"{len(tracked)} files holding secrets are tracked by git "
+                 f"({', '.join(tracked[:3])}{', …' if len(tracked) > 3 else ''}): do not push them in clear; "
+                 "encrypt them (sops) or generate SealedSecrets instead")
+
+
+def _shown(path) -> str:
+    rel = os.path.relpath(Path(path).absolute(), Path.cwd())
+    return rel if not rel.startswith("..") else str(path)
+
+
+def tracked_secret_files(answers) -> list[str]:
+    """Manifests holding secrets, and the secrets file, that git tracks (they would be pushed in clear)."""
+    from wizard.catalog import SECRETS
+    from wizard.write import git_tracked
+
+    files = sorted({loc.split(" › ")[0] for s in SECRETS for loc in s.locations})
+    out = git_tracked(Path(answers.deployment), [f for f in files if (Path(answers.deployment) / f).exists()])
+    if answers.secrets_file is not None and Path(answers.secrets_file).exists():
+        sf = Path(answers.secrets_file)
+        if git_tracked(sf.parent, [sf.name]):
+            out.append(str(answers.secrets_file))
+    return out
 
 
 def cmd_check(ctx: Ctx) -> int:
-    from wizard.check import ERROR, WARNING, run_check, summarize
-    from wizard.locate.resolve import Tree
+    from wizard import app
+    from wizard.check import ERROR, WARNING, summarize
     from wizard.rules import select
 
     rules = select(ctx.opt("rule"), ctx.opt("skip_rule") or ())
-    answers, deployment, store = load_context(ctx, need_answers=False)
-    findings = run_check(Tree(deployment), answers, store, rules=rules, allow_domains=ctx.opt("allow_domain") or ())
+    where = _where(ctx, need_answers=False)
+    findings = app.check(where, rules=rules, allow_domains=ctx.opt("allow_domain") or ())
     counts = summarize(findings)
     strict = bool(ctx.opt("strict"))
     failed = counts[ERROR] > 0 or (strict and counts[WARNING] > 0)
@@ -426,30 +451,87 @@ def cmd_check(ctx: Ctx) -> int:
     return 1 if failed else 0
 
 
-def cmd_undo(ctx: Ctx) -> int:
-    from wizard.write import restore_last_backup, tree_lock
+def cmd_rotate(ctx: Ctx) -> int:
+    from wizard import app
 
-    _, deployment, _ = load_context(ctx, need_answers=False)
-    with tree_lock(deployment):
-        folder, restored = restore_last_backup(deployment)
+    where = _where(ctx, need_answers=True)
+    answers = where.answers
+    r = app.rotate(answers, ctx.opt("ids") or [], all_=bool(ctx.opt("all")),
+                   include_signing=bool(ctx.opt("include_signing_key")),
+                   include_rsa=bool(ctx.opt("include_rsa_key")), revoke=bool(ctx.opt("revoke")),
+                   dry_run=bool(ctx.opt("dry_run")), confirm=confirmer(ctx))
+    rp = r.restart
+    dry = r.result.dry_run
     if ctx.json:
-        ctx.emit_json({"ok": True, "backup": str(folder), "restored": restored})
-    else:
-        ctx.say(f"restored {len(restored)} files from {folder}")
-        for rel in restored:
-            ctx.say(f"  {rel}")
+        ctx.emit_json({"ok": True, "dry_run": dry, "rotated": r.rotated, "finished": r.finished,
+                       "locations": r.locations, "restart": rp.restarts, "manual": rp.manual, "objects": rp.objects})
+        return 130 if r.result.interrupted else 0
+    if dry:
+        report_apply(ctx, r.result, answers)
+    for w in r.result.warnings:
+        ctx.warn(w)
+    verb = "would rotate" if dry else "rotated"
+    if r.rotated:
+        ctx.say(f"{verb}: {', '.join(r.rotated)}")
+    if r.finished:
+        ctx.say(f"{'would finish' if dry else 'finished'} an interrupted rotation of: {', '.join(r.finished)}")
+    for cid, locs in r.locations.items():
+        ctx.say(f"  {cid}:")
+        for loc in locs:
+            ctx.say(f"    {loc}")
+    if rp.restarts:
+        ctx.say("restart, in this order:")
+        for cmd in rp.restarts:
+            ctx.say(f"  {cmd}")
+    if rp.manual:
+        ctx.say("manual steps:")
+        for step in rp.manual:
+            ctx.say(f"  - {step}")
+    return 130 if r.result.interrupted else 0
+
+
+def cmd_undo(ctx: Ctx) -> int:
+    from wizard import app
+
+    where = _where(ctx, need_answers=False)
+    r = app.undo(where.deployment, dry_run=bool(ctx.opt("dry_run")), force=bool(ctx.opt("force")),
+                 confirm=confirmer(ctx))
+    up = r.plan
+    if ctx.json:
+        ctx.emit_json({"ok": True, "dry_run": r.dry_run, "backup": str(up.backup), "time": up.time,
+                       "nothing": up.nothing, "edited": up.edited,
+                       "restored": r.restored if not r.dry_run else [label for label, _, _ in up.restores]})
+        return 0
+    if up.nothing:
+        if r.dry_run:
+            ctx.say(f"dry run: the last run ({up.time}) changed nothing; undo would restore nothing")
+        else:
+            ctx.say(f"the last run ({up.time}) changed nothing: nothing to undo, nothing restored")
+            ctx.say("run wizard undo again to restore the state before the run that last changed files")
+        return 0
+    if r.dry_run:
+        ctx.say(f"dry run: would restore {len(up.restores)} files from {up.backup} (the run of {up.time}); "
+                "nothing was written")
+        for label, _, _ in up.restores:
+            ctx.say(f"  {label}")
+        if up.edited:
+            ctx.say(f"edited since that run (undo refuses them without --force): {', '.join(up.edited)}")
+        return 0
+    ctx.say(f"restored {len(r.restored)} files from {up.backup} (the run of {up.time})")
+    for rel in r.restored:
+        ctx.say(f"  {rel}")
     return 0
 
 
 def cmd_secrets(ctx: Ctx) -> int:
-    from wizard.catalog import SECRET_BY_ID
+    from wizard import app
+    from wizard.catalog import is_known_id
 
     sub = ctx.opt("secrets_command")
     if sub not in ("show", "list"):
         raise WizardError("usage: wizard secrets show ID | wizard secrets list")
-    answers, deployment, store = load_context(ctx, need_answers=True, must_exist=False)
-    if not store.exists:
-        raise WizardError(f"no secrets file at {answers.secrets_file}")
+    where = _where(ctx, need_answers=True, must_exist=False)
+    store = app.secrets_of(where.answers)
     if sub == "list":
         ids = sorted(store.values)
         if ctx.json:
@@ -459,14 +541,56 @@ def cmd_secrets(ctx: Ctx) -> int:
                 ctx.say(f"{i}{' (provided)' if i in store.provided else ''}")
         return 0
     cid = ctx.opt("id")
-    if cid not in SECRET_BY_ID:
+    if not is_known_id(cid):
         raise WizardError(f"unknown secret id {cid!r}", hint="wizard secrets list")
     if cid not in store.values:
-        raise WizardError(f"{cid} is not in {answers.secrets_file}")
+        raise WizardError(f"{cid} is not in {where.answers.secrets_file}")
+    value = store.values[cid]
+    role = ctx.opt("as_sql_role")
+    if role:
+        from wizard.steps import alter_role_sql
+
+        value = alter_role_sql(role, value)
     if ctx.json:
-        ctx.emit_json({"id": cid, "value": store.values[cid]})
+        ctx.emit_json({"id": cid, "value": value})
     else:
-        print(store.values[cid])
+        ctx._print(value, sys.stdout)
+    return 0
+
+
+def cmd_checklist(ctx: Ctx) -> int:
+    from wizard import app
+    from wizard.checklist import (CHECK_TIMEOUT, CONFIRMED, DONE, OPEN, STATE_STYLE, checklist_status, counts,
+                                  status_lines, status_table, unknown_confirmations)
+    from wizard.ui.render import paint
+
+    where = _where(ctx, need_answers=False)
+    answers, deployment = where.answers, where.deployment
+    store = app.read_store(answers)
+    statuses = checklist_status(answers, deployment, store=store, run=not ctx.opt("no_checks"),
+                                timeout=float(ctx.opt("check_timeout") or CHECK_TIMEOUT))
+    n = counts(statuses)
+    unknown = unknown_confirmations(answers)
+    if ctx.json:
+        ctx.emit_json({"ok": True, "deployment": str(deployment),
+                       "answers": str(answers.path) if answers is not None and answers.path else None,
+                       "counts": n, "items": [s.to_json() for s in statuses], "unknown_confirmations": unknown})
+        return 0
+    if answers is None:
+        ctx.say(f"no answers file beside {deployment}: manual items and settings cannot be read "
+                "(give --answers FILE)")
+    if ctx.out.isatty():
+        from rich.console import Console
+
+        console = Console(file=ctx.out, no_color=not ctx.colour, highlight=False)
+        console.print(status_table(statuses, title=f"Checklist for {deployment}"))
+    else:
+        for s, line in zip(statuses, status_lines(statuses)):
+            ctx.say(paint(line, STATE_STYLE[s.state], ctx.colour))
+    for k in unknown:
+        ctx.say(f"note: checklist: {k} in the answers file is not a checklist item")
+    summary = f"{n[DONE]} done, {n[CONFIRMED]} confirmed, {n[OPEN]} open"
+    ctx.say(paint(summary, "red" if n[OPEN] else "green", ctx.colour))
     return 0
 
 

@@ -35,3 +35,27 @@ class SecretsError(WizardError):
 class CannotCarry(WizardError):
     """A value cannot be represented in the format of one of its locations."""
 
+
+
+class PartialWrite(WizardError):
+    """A write failed part-way (disk full, a file made read-only meanwhile): exit 3, naming what was
+    written and what was not; a re-run finishes."""
+
+    exit_code = 3
+
+    def __init__(self, written: list[str], not_written: list[str], cause: BaseException, *,
+                 secrets_written: bool = False):
+        reason = getattr(cause, "strerror", None) or getattr(cause, "message", None) or type(cause).__name__
+        super().__init__(f"a write failed part-way ({reason})",
+                         hint="fix the cause and re-run the same command: it finishes the job")
+        self.written = list(written)
+        self.not_written = list(not_written)
+        self.secrets_written = secrets_written
+
+    def lines(self) -> list[str]:
+        out = [str(self)]
+        if self.secrets_written:
+            out.append("written: the secrets file (first, as always)")
+        out.append("written: " + (", ".join(self.written) if self.written else "no file of the tree"))
+        out.append("not written: " + (", ".join(self.not_written) if self.not_written else "none"))
+        return out

@@ -159,7 +159,8 @@ def split_groups(tree: Tree, store) -> tuple[list[str], list[str]]:
         if len(distinct) <= 1:
             continue
         stored = store.values.get(spec.id)
-        if spec.id in store.rotating and stored is not None and stored in distinct and len(distinct) == 2:
+        if spec.id in store.rotating and stored is not None and store.rotating[spec.id] in distinct \
+                and len(distinct) == 2:
             explained.append(spec.id)
         else:
             bad.append(spec.id)
@@ -191,51 +192,13 @@ def select_ids(ns_ids: list[str], all_: bool, include_signing: bool, include_rsa
     return ids
 
 
-def cmd_rotate(ctx) -> int:
-    from wizard.cli import apply_answers, load_context
-
-    answers, deployment, store = load_context(ctx, need_answers=True)
-    if not store.exists:
-        raise SecretsError(f"no secrets file at {answers.secrets_file}: configure the tree first (wizard --answers)")
-    ids = select_ids(ctx.opt("ids") or [], bool(ctx.opt("all")), bool(ctx.opt("include_signing_key")),
-                     bool(ctx.opt("include_rsa_key")), store)
-    tree = Tree(deployment)
-    bad, explained = split_groups(tree, store)
-    if bad:
-        raise WizardError(f"the tree breaks equality groups the secrets file does not explain: {', '.join(bad)}",
-                          hint="run wizard check, settle the values, then rotate")
-    # An interrupted rotation of an id is finished with the value already in the secrets file.
-    fresh = [i for i in ids if i not in explained]
-    finishing = [i for i in ids if i in explained]
+def rotation_locations(ids: list[str]) -> dict[str, list[str]]:
+    """Every location a rotation of these ids rewrites (the htpasswd line for the LI admin password, the
+    homeserver configs' old_signing_keys for the signing key)."""
     locations = {cid: list(C.SECRET_BY_ID[cid].locations) for cid in ids}
     if "li.admin_password" in ids:
         locations["li.admin_password"] = list(C.SECRET_BY_ID["li.admin_htpasswd"].locations)
     if "synapse.signing_key" in ids:
         locations["synapse.signing_key"] = locations["synapse.signing_key"] + [
             h[: -len(" › (yaml)")] if h.endswith("(yaml)") else h for h in C.HOMESERVERS]
-
-    code = apply_answers(ctx, answers, store, rotate=tuple(fresh), revoke=bool(ctx.opt("revoke")), quiet=True)
-    rp = restart_plan(deployment, ids, locations)
-    dry = bool(ctx.opt("dry_run"))
-    if ctx.json:
-        ctx.emit_json({"ok": True, "dry_run": dry, "rotated": fresh, "finished": finishing,
-                       "locations": locations, "restart": rp.restarts, "manual": rp.manual, "objects": rp.objects})
-        return code
-    verb = "would rotate" if dry else "rotated"
-    if fresh:
-        ctx.say(f"{verb}: {', '.join(fresh)}")
-    if finishing:
-        ctx.say(f"finished an interrupted rotation of: {', '.join(finishing)}")
-    for cid in ids:
-        ctx.say(f"  {cid}:")
-        for loc in locations[cid]:
-            ctx.say(f"    {loc}")
-    if rp.restarts:
-        ctx.say("restart, in this order:")
-        for cmd in rp.restarts:
-            ctx.say(f"  {cmd}")
-    if rp.manual:
-        ctx.say("manual steps:")
-        for step in rp.manual:
-            ctx.say(f"  - {step}")
-    return code
+    return locations

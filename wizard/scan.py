@@ -10,7 +10,7 @@ from wizard.catalog import TOKEN_IDS, TOKEN_RE
 from wizard.errors import TreeError
 from wizard.locate.jsonspan import JNode
 from wizard.locate.resolve import Tree
-from wizard.write import TEMP_PREFIX
+from wizard.files import TEMP_PREFIX
 
 TEXT_SUFFIXES = (".yaml", ".yml", ".json", ".cfg", ".conf", ".sql", ".sh", ".env", ".txt", ".ini", ".toml")
 _COMMENT_LINE = re.compile(r"^\s*(#|--|//|;)")
@@ -101,3 +101,25 @@ def placeholder_tokens(tree: Tree) -> Iterator[tuple[ValueText, str]]:
 
 def unknown_tokens(tree: Tree) -> list[tuple[str, str]]:
     return [(f"{vt.file}:{vt.line}", tok) for vt, tok in placeholder_tokens(tree) if tok not in TOKEN_IDS]
+
+
+def holds_kube_or_homeserver(tree: Tree) -> bool:
+    """A Kubernetes object (apiVersion and kind) or a homeserver config (a mapping with server_name, plain or
+    under a ConfigMap key) somewhere in the tree; files that do not parse are skipped."""
+    from wizard.locate.yamlspan import map_get, scalar
+
+    for rel in tree_files(tree):
+        if not rel.endswith((".yaml", ".yml")):
+            continue
+        try:
+            _, docs = tree.yaml_docs(rel)
+        except TreeError:
+            continue
+        for doc in docs:
+            if doc is None or doc.kind != "map":
+                continue
+            if scalar(map_get(doc, "apiVersion")) and scalar(map_get(doc, "kind")):
+                return True
+            if map_get(doc, "server_name") is not None:
+                return True
+    return False

@@ -6,7 +6,7 @@ from typing import Iterator
 
 from wizard.rules.finding import WARNING, Finding
 from wizard.rules.model import TreeModel
-from wizard.write import TEMP_PREFIX
+from wizard.files import TEMP_PREFIX
 
 PLACEHOLDER_FILES = {".gitkeep", ".keep"}
 

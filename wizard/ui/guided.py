@@ -162,11 +162,6 @@ def rebase(path_text: str, old_dir: Path, new_dir: Path) -> str:
     return os.path.relpath((old_dir / p).resolve(), new_dir.resolve())
 
 
-# ---------------------------------------------------------------- .well-known delegation (outside the tree)
-
-from wizard.checklist import write_well_known  # noqa: E402  (kept importable from here)
-
-
 # ---------------------------------------------------------------- output
 
 class Screen:
@@ -230,7 +225,7 @@ class Guided:
         return data
 
     def locate(self):
-        from wizard.cli import DEFAULT_DEPLOYMENT, default_answers_path
+        from wizard.app import DEFAULT_DEPLOYMENT, default_answers_path
 
         dep_flag = self.ctx.opt("deployment")
         from_flag = self.ctx.opt("from_file")
@@ -507,7 +502,6 @@ class Guided:
     # ------------------------------------------------------------ the run
     def run(self) -> int:
         from wizard.checklist import SECTIONS
-        from wizard.cli import templates_dir
         from wizard.store import load_store
 
         self.locate()
@@ -544,24 +538,24 @@ class Guided:
 
         data = self.full_data()
         answers = answers_from_dict(copy.deepcopy(data), path=self.answers_path, base_dir=self.base_dir)
-        return self.finish(answers, data, templates_dir() if self.create else self.deployment)
+        return self.finish(answers, data)
 
-    def finish(self, answers, data, preview_root: Path) -> int:
+    def finish(self, answers, data) -> int:
+        from wizard import app
         from wizard.answers_file import save_answers
         from wizard.checklist import titles
-        from wizard.cli import apply_answers
-        from wizard.locate.resolve import Tree
-        from wizard.plan import make_plan
 
         s = self.screen
         s.console.print()
         s.console.rule("[bold]Summary", align="left")
-        plan = make_plan(Tree(preview_root), answers, self.store)
+        prepared = app.prepare(answers)
+        plan = prepared.plan
         self.show_summary(answers, plan)
-        changes = bool(plan.changed_files or plan.store_changed or self.create)
+        outside = [p for p, (old, new) in plan.outside.items() if old != new]
+        changes = bool(plan.changed_files or plan.store_changed or self.create or outside)
         if self.ctx.opt("dry_run"):
-            apply_answers(self.ctx, answers, self.store)
-            s.say("dry run: the answers file was not saved", "yellow")
+            self.show_diff(plan)
+            s.say("dry run: nothing was written, and the answers file was not saved", "yellow")
             return 0
         if changes and self.asker.interactive and \
                 self.ask(Question("flow.diff", "Show the full diff (secrets masked)?", CONFIRM), False):
@@ -580,14 +574,16 @@ class Guided:
                   f"Re-apply without questions: wizard --answers {self.answers_path.name}")
         with _interrupt_after() as interrupted:
             if changes:
-                apply_answers(self.ctx, answers, self.store)
+                result = app.commit(prepared)  # exactly the plan shown, or nothing (exit 2) if anything moved
+                if result.written is not None:
+                    s.say(f"updated {len(result.written.files)} files in {_short(self.deployment)}", "green")
+                    for path in result.written.outside:
+                        s.say(f"wrote {_short(path)}", "green")
             if self.same_as_saved(data):  # keep the operator's own comments when nothing changed
                 s.say(f"answers unchanged: {_short(self.answers_path)}")
             else:
                 save_answers(self.answers_path, data, header=header, checklist_titles=titles())
                 s.say(f"answers saved: {_short(self.answers_path)}", "green")
-            for path in write_well_known(answers):
-                s.say(f"wrote {_short(path)}", "green")
         self.show_checklist(answers)
         self.show_next(answers)
         if interrupted:
@@ -704,13 +700,12 @@ class Guided:
                 self.screen.console.print(Text(line, style=style), soft_wrap=True)
 
     def show_checklist(self, answers) -> None:
-        from wizard.check import run_check
+        from wizard import app
         from wizard.checklist import CONFIRMED, DONE, OPEN, checklist_status, counts, status_lines, status_table
-        from wizard.locate.resolve import Tree
-        from wizard.store import load_store
 
-        store = load_store(answers.secrets_file)
-        findings = run_check(Tree(self.deployment), answers, store)
+        where = app.Where(answers, self.deployment)
+        store = app.read_store(answers)
+        findings = app.check(where)
         statuses = checklist_status(answers, self.deployment, store=store, findings=findings, checks=self.checks,
                                     run=False)
         s = self.screen
@@ -728,7 +723,7 @@ class Guided:
                   "bold red")
 
     def show_next(self, answers) -> None:
-        from wizard.cli import DEFAULT_DEPLOYMENT
+        from wizard.app import DEFAULT_DEPLOYMENT
 
         s = self.screen
         flag = "" if Path(os.path.abspath(DEFAULT_DEPLOYMENT)) == self.deployment else \
