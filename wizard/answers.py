@@ -34,6 +34,8 @@ def parse_cidr(value: str) -> str:
     """Normalised CIDR text, or ValueError with the reason."""
     if not isinstance(value, str) or "/" not in value:
         raise ValueError("expected an address block such as 203.0.113.0/24")
+    if "%" in value:
+        raise ValueError("a zone id (%…) has no place in an allowlist")
     net = ipaddress.ip_network(value, strict=True)
     return str(net)
 
@@ -293,10 +295,9 @@ def answers_from_dict(data, *, path: Path | None, base_dir: Path, deployment_ove
         raise AnswersError(f"{storage_class!r} is not a valid StorageClass name", where="storage.class")
     external_ip = get("turn.external_ip", "")
     if external_ip:
-        try:
-            ipaddress.ip_address(str(external_ip))
-        except ValueError:
-            raise AnswersError(f"{external_ip!r} is not an IP address", where="turn.external_ip") from None
+        if not is_ip(str(external_ip)):
+            raise AnswersError(f"{external_ip!r} is not an IP address (without a zone id)",
+                               where="turn.external_ip")
     s3_access_key = need_str("minio.s3_access_key", "synapse-s3-user")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}", s3_access_key):
         raise AnswersError(f"{s3_access_key!r} is not a valid S3 access key ([A-Za-z0-9._-], 3-128)",
@@ -376,6 +377,10 @@ def _smtp(get, base_dir, env) -> Smtp:
 
 
 def is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 address; a zone id (`fe80::1%eth0`) is refused: it is meaningless to other hosts and
+    carries free text."""
+    if not isinstance(text, str) or "%" in text:
+        return False
     try:
         ipaddress.ip_address(text)
         return True

@@ -73,6 +73,8 @@ def run_check(tree: Tree, answers=None, store=None, *, rules=None, allow_domains
     findings.extend(_li_rules(tree, broken))
     if answers is not None:
         findings.extend(_drift(tree, answers, broken))
+    if store is not None and getattr(store, "exists", False):
+        findings.extend(_secrets_drift(tree, store, broken))
 
     # The tree rules, on the tree parsed once.
     model = TreeModel.build(tree, broken)
@@ -234,6 +236,31 @@ def _marker_findings(tree: Tree, broken: set[str]) -> list[Finding]:
             out.append(Finding(rel, i, ERROR, "placeholder",
                                f"value marked {m.group(3)} is empty ({C.TOKEN_IDS.get(m.group(3), 'unknown')})",
                                "run wizard --answers FILE"))
+    return out
+
+
+def _secrets_drift(tree: Tree, store, broken: set[str]) -> list[Finding]:
+    """A tree value that differs from the secrets file (a lost update, a hand edit): named by id and
+    locations, never by value. A rotation in progress is reported as such."""
+    out = []
+    for spec in C.SECRETS:
+        want = store.rotating.get(spec.id) or store.values.get(spec.id)
+        if want is None or not spec.locations:
+            continue
+        differ = []
+        for loc in spec.locations:
+            if loc.split(" › ")[0] in broken:
+                continue
+            for sp in _spans(tree, loc):
+                if sp.value != want and not C.has_token(sp.value):
+                    differ.append(sp.where())
+        if differ:
+            f, ln = _split_where(differ[0])
+            what = "a rotation in progress is not finished" if spec.id in store.rotating else \
+                "the tree differs from the secrets file"
+            out.append(Finding(f, ln, ERROR, "secrets-file",
+                               f"{spec.id}: {what} at {', '.join(differ)}",
+                               "run wizard --answers FILE (it writes the secrets file's value everywhere)"))
     return out
 
 

@@ -35,6 +35,8 @@ class Plan:
     old_texts: dict[str, str] = field(default_factory=dict)
     new_texts: dict[str, str] = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # rel -> SourceFile
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # (id, file:line) of set values replaced
+    outside: dict = field(default_factory=dict)  # path -> (current bytes or None, new bytes): .well-known files
 
     @property
     def changed_files(self) -> list[str]:
@@ -73,6 +75,7 @@ class Planner:
                  revoke: bool = False, now_ms: int | None = None):
         self.tree = tree
         self.answers = answers
+        self.original = store
         self.store = store.copy()
         self.rotate = set(rotate)
         self.revoke = revoke
@@ -127,8 +130,46 @@ class Planner:
         if self.errors:
             raise PlanErrors(self.errors)
         self._assemble()
+        self._judge_consumers()
+        if self.errors:
+            raise PlanErrors(self.errors)
         self.plan.store = self.store
+        # every secret value is masked in every output, whatever its source (generated, stored, adopted, given)
+        for source in (self.original.values, self.original.rotating, self.store.values, self.store.rotating):
+            for cid, value in source.items():
+                self.plan.secret_values.setdefault(value, cid)
         return self.plan
+
+    def _judge_consumers(self) -> None:
+        """Every envsubst'd config, rendered as its pod will render it from the values about to be
+        written: a value of ours that changes the structure cannot be carried (exit 2 naming it)."""
+        from wizard import consumers as K
+
+        after = self.tree.with_texts({rel: self.plan.files[rel].to_bytes(text)
+                                      for rel, text in self.plan.new_texts.items()})
+        owned = C.secret_key_ids()
+        for cfg in K.envsubst_configs(after):
+            text = K.template_text(after, cfg)
+            if text is None:
+                continue
+            env = dict(cfg.literal)
+            env.update({v: K.STAND_IN for v in cfg.computed})
+            suspects = []
+            for var, sk in cfg.env.items():
+                value = K.secret_value(after, sk)
+                if value is None:
+                    continue
+                env[var] = value
+                if (sk.name, sk.key) in owned:
+                    suspects.append(var)
+            if K.renders_as_meant(text, env, cfg.only):
+                continue
+            for var in K.culprits(text, env, cfg.only, suspects):
+                cid = owned[(cfg.env[var].name, cfg.env[var].key)]
+                self.errors.append(CannotCarry(
+                    f"{cid}: {cfg.workload} renders ConfigMap/{cfg.configmap} {cfg.key} with envsubst, and this "
+                    f"value as ${{{var}}} would change the config's structure or read back as something else",
+                    where=cfg.file, hint="use letters and digits, or quote the reference in the config"))
 
     # -------------------------------------------------------------- secrets
     def _secrets(self) -> None:
@@ -172,13 +213,17 @@ class Planner:
 
     def _decide(self, spec: C.Secret, spans, provided: dict[str, str]) -> str:
         sid = spec.id
+        if sid in self.store.rotating:  # a rotation in progress: finished with its value, whatever the tree holds
+            value = self.store.rotating[sid]
+            self.store.values[sid] = value
+            return value
         if sid in self.rotate:
             old = self.store.values.get(sid) or next((sp.value for _, sp in spans if not C.has_token(sp.value)), None)
             if sid == "synapse.signing_key" and old:
                 self._retire(old)
             value = self._generate(spec)
             self.store.values[sid] = value
-            self.store.rotating.add(sid)
+            self.store.rotating[sid] = value
             self.plan.generated.append(sid)
             return value
         if sid in provided:
@@ -220,30 +265,6 @@ class Planner:
             if value and any(ch in value for ch in bad):
                 raise CannotCarry(f"{cid}: the value holds a character ({', '.join(repr(c) for c in bad if c in value)}) "
                                   f"that breaks it: {why}", hint="use letters and digits")
-        for config_loc, secret_prefix in C.ENVSUBST_TARGETS:
-            var_ids = C.env_var_ids(secret_prefix)
-            found = resolve(self.tree, Address.parse(config_loc))
-            if not found.spans:
-                continue
-            view = found.spans[0].opener()
-            doc = parse_yaml_single(view)
-            for node in _scalars(doc):
-                raw = view.text[node.start:node.end]
-                for var in set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", raw)):
-                    cid = var_ids.get(var)
-                    value = self.values.get(cid) if cid else None
-                    if value is None:
-                        continue
-                    want = node.value.replace("${" + var + "}", value)
-                    try:
-                        ok = yaml.safe_load(raw.replace("${" + var + "}", value)) == want
-                    except yaml.YAMLError:
-                        ok = False
-                    if not ok:
-                        raise CannotCarry(
-                            f"{cid}: envsubst puts the value into the homeserver config as ${{{var}}}, "
-                            f"where its characters would change the YAML", where=view.where(node.start),
-                            hint="use letters and digits, or quote the reference in the config")
 
     def _generate(self, spec: C.Secret) -> str:
         if spec.form == "rsa_key":
@@ -276,15 +297,18 @@ class Planner:
             pw = a.admin_password
             self.store.provided.add("li.admin_password")
             self.store.values["li.admin_password"] = pw
+        elif "li.admin_password" in self.store.rotating:
+            pw = self.store.rotating["li.admin_password"]
+            self.store.values["li.admin_password"] = pw
         elif "li.admin_password" in self.rotate:
             pw = generate.password()
             self.store.values["li.admin_password"] = pw
-            self.store.rotating.update(("li.admin_password", "li.admin_htpasswd"))
+            self.store.rotating["li.admin_password"] = pw
             self.plan.generated.append("li.admin_password")
         else:
             pw = self.store.values.get("li.admin_password")
         tree_lines = {sp.value for _, sp in spans if sp.value and not C.has_token(sp.value)}
-        stored = self.store.values.get("li.admin_htpasswd")
+        stored = self.store.rotating.get("li.admin_htpasswd") or self.store.values.get("li.admin_htpasswd")
         line = None
         if pw is None:
             if stored or tree_lines:  # a line we cannot re-derive: keep it
@@ -298,6 +322,7 @@ class Planner:
                 self.plan.generated.append("li.admin_password")
         if pw is not None:
             self.plan.secret_values[pw] = "li.admin_password"
+            self._admin_password_limits(pw)
             # bcrypt at cost 12 takes a quarter second: a fingerprint of (user, password, line) kept in the
             # secrets file says the stored line was verified already
             if stored and self.store.verified.get(spec.id) == _fingerprint(a.admin_user, pw, stored):
@@ -319,9 +344,21 @@ class Planner:
                 return
         self._set_htpasswd(line, pw, spans)
 
+    def _admin_password_limits(self, pw: str) -> None:
+        for cid, (bad, why) in C.VALUE_LIMITS.items():
+            if cid == "li.admin_password" and any(ch in pw for ch in bad):
+                raise CannotCarry(f"{cid}: the value holds a character that breaks it: {why}",
+                                  hint="choose a password without line breaks")
+        if len(pw.encode("utf-8")) > C.BCRYPT_MAX_BYTES:
+            raise CannotCarry(f"li.admin_password is {len(pw.encode('utf-8'))} bytes long: bcrypt (the htpasswd "
+                              f"line) reads at most {C.BCRYPT_MAX_BYTES} bytes",
+                              hint=f"choose a password of at most {C.BCRYPT_MAX_BYTES} bytes")
+
     def _set_htpasswd(self, line: str, pw: str | None, spans) -> None:
         cid = "li.admin_htpasswd"
         self.store.values[cid] = line
+        if "li.admin_password" in self.store.rotating:
+            self.store.rotating[cid] = line
         if pw is not None:
             self.store.verified[cid] = _fingerprint(self.answers.admin_user, pw, line)
         self.plan.secret_values[line] = cid
@@ -332,6 +369,8 @@ class Planner:
         for loc, sp in spans:
             if sp.value == value:
                 continue
+            if not C.is_unset(cid, sp.value):
+                self.plan.replaced.append((cid, sp.where()))
             try:
                 text = sp.render(value, cid)
             except CannotCarry as exc:
@@ -364,6 +403,13 @@ class Planner:
                 if value is None:  # manual TLS: Certificate/coturn-tls stays the operator's
                     continue
                 found = _find(self.tree, loc, optional=_optional(loc))
+                if setting.id in C.IMMUTABLE_ONCE_SET:
+                    for sp in found.spans:
+                        if sp.value != value and not C.is_unset(setting.id, sp.value):
+                            raise WizardError(
+                                f"{setting.id} cannot change once a tree is configured (Synapse binds its data to "
+                                f"it): the tree says {sp.value}, the answers say {value}", where=sp.where(),
+                                hint=f"keep {setting.id}: {sp.value} in the answers, or start a new deployment")
                 self._write_spans(setting.id, [(loc, sp) for sp in found.spans], value)
 
     def _issuer_annotation(self, loc: str, issuer: str | None) -> None:
@@ -450,7 +496,9 @@ class Planner:
         for m in re.finditer(r"^[ \t]*#[ \t]*" + re.escape(key) + r"[ \t]*=.*$", text, re.MULTILINE):
             pass
         anchor = m.end() if m else len(text.rstrip("\n"))
-        new = f"\n{key}={ip}"
+        from wizard.locate.resolve import encode_conf
+
+        new = f"\n{key}={encode_conf(ip, 'turn.external_ip')}"
         self.edits.append(Edit(view.file.rel, view.to_file(anchor), view.to_file(anchor),
                                view.encode(new, "turn.external_ip"), ("turn.external_ip",),
                                "add external-ip"))

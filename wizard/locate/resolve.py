@@ -16,11 +16,13 @@ An address reads like CATALOG.md's notation, steps joined by ` › `:
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard.errors import CannotCarry, TreeError
+from wizard.files import read_regular
 from wizard.locate import views as V
 from wizard.locate.jsonspan import JNode, JsonSyntaxError, parse_json
 from wizard.locate.yamlspan import map_get, object_id, parse_yaml_single, parse_yaml_stream
@@ -122,15 +124,20 @@ class Tree:
                 f = SourceFile.from_bytes(rel, self._overrides[rel])
             else:
                 path = self.root / rel
-                if not path.exists():
+                if not os.path.lexists(path):
                     raise TreeError("file missing (is this the expected deployment layout?)", where=rel)
-                if path.is_symlink():
-                    target = path.resolve()
-                    if not target.is_relative_to(self.root.resolve()):
-                        raise TreeError("is a symlink that points outside the tree", where=rel)
-                f = SourceFile.read(self.root, rel)
+                real = path.resolve()
+                root = self.root.resolve()
+                if real != root and root not in real.parents:
+                    raise TreeError("points outside the tree (through a link); refused", where=rel,
+                                    hint="replace the link by the folder or file itself")
+                f = SourceFile.from_bytes(rel, read_regular(real, rel))
             self._files[rel] = f
         return f
+
+    def with_texts(self, texts: dict[str, bytes]) -> "Tree":
+        """The same tree as it will be once `texts` (rel -> new bytes) are written."""
+        return Tree(self.root, {**self._overrides, **texts})
 
     def view(self, rel: str) -> V.FileView:
         return V.FileView(self.file(rel))
@@ -453,13 +460,24 @@ def _shell(view: V.View, name: str) -> list[V.Span]:
     return [V.Span(view, m.start(1), m.end(1), value, enc)]
 
 
+_LINE_BREAK = re.compile("[\n\r\x85\u2028\u2029]")
+
+
+def _one_line(value: str, what: str, fmt: str) -> None:
+    """Line-based formats (shell, conf, haproxy, htpasswd) refuse a line break of every kind."""
+    if _LINE_BREAK.search(value):
+        raise CannotCarry(f"{what}: a {fmt} value cannot hold a line break")
+
+
 def encode_shell_double(value: str, what: str) -> str:
+    _one_line(value, what, "shell")
     if "\x00" in value:
         raise CannotCarry(f"{what}: a shell string cannot hold a NUL character")
     return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
 
 
 def encode_shell_single(value: str, what: str) -> str:
+    _one_line(value, what, "shell")
     if "\x00" in value:
         raise CannotCarry(f"{what}: a shell string cannot hold a NUL character")
     return "'" + value.replace("'", "'\\''") + "'"

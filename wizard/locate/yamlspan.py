@@ -23,7 +23,45 @@ def parse_yaml_stream(view: View) -> list[JNode | None]:
         raise TreeError(f"not valid YAML: {exc.problem or exc.context}", where=where) from None
     except yaml.YAMLError as exc:
         raise TreeError(f"not valid YAML: {exc}", where=view.file.rel) from None
-    return [_convert(view, root) if root is not None else None for root in roots]
+    out = [_convert(view, root) if root is not None else None for root in roots]
+    for doc in out:
+        if doc is not None and _expanded_size(doc) > MAX_EXPANDED_NODES:
+            raise TreeError(f"not valid YAML here: its aliases expand to more than {MAX_EXPANDED_NODES} nodes "
+                            "(an alias bomb?)", where=view.where(doc.start))
+    return out
+
+
+# Aliases share nodes; anything that walks the data expands them. A bound keeps a tiny hostile file
+# (a "billion laughs") from taking minutes: far above any real manifest, far below a hang.
+MAX_EXPANDED_NODES = 200_000
+
+
+def _expanded_size(root: JNode) -> int:
+    sizes: dict[int, int] = {}
+
+    def size(n: JNode) -> int:
+        got = sizes.get(id(n))
+        if got is not None:
+            return got
+        sizes[id(n)] = 1  # a recursive alias (a node inside itself) counts once
+        if n.kind == "map":
+            total = 1 + sum(size(k) + size(v) for k, v in n.value)
+        elif n.kind == "seq":
+            total = 1 + sum(size(x) for x in n.value)
+        else:
+            total = 1
+        total = min(total, MAX_EXPANDED_NODES + 1)
+        sizes[id(n)] = total
+        return total
+
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10000))
+    try:
+        return size(root)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def parse_yaml_single(view: View) -> JNode | None:

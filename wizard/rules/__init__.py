@@ -73,6 +73,8 @@ CATALOG_RULES: tuple[Rule, ...] = (
     Rule("signing-key", ERROR, "a signing key that is not usable", "wizard rotate synapse.signing_key"),
     Rule("li-allowlist", WARNING, "an LI ingress reachable from any address", "set li.allowed_cidrs"),
     Rule("drift", WARNING, "a catalog value that differs from the answers", "run wizard --answers FILE"),
+    Rule("secrets-file", ERROR, "a secret in the tree that differs from the secrets file (named by id and "
+         "locations, never by value)", "run wizard --answers FILE"),
 )
 
 ALWAYS_ON = {"parse"}  # a file that does not parse hides everything else in it

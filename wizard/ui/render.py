@@ -17,30 +17,50 @@ def use_colour(stream=None) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def secret_forms(value: str) -> set[str]:
+    """Every form a value takes in the files we write: raw, escaped for YAML (double and single quotes),
+    JSON, SQL, shell and libpq, and each long line of a multi-line value."""
+    import re
+
+    from wizard.locate.views import escape_json, escape_yaml_double
+
+    forms = {value, escape_yaml_double(value, "mask"), escape_json(value, "mask"), value.replace("'", "''"),
+             re.sub(r'([\\"$`])', r"\\\1", value), value.replace("'", "'\\''"),
+             value.replace("\\", "\\\\").replace("'", "\\'")}
+    if "\n" in value:
+        for line in value.split("\n"):
+            line = line.strip()
+            if len(line) >= 8 and not line.startswith("-----"):
+                forms.add(line)
+    return {f for f in forms if f}
+
+
 class Masker:
-    """Replace every known secret value (and each long line of multi-line ones) in text."""
+    """Replace every known secret value, in every form it takes in a file, by `•••• (id)`."""
 
     def __init__(self, secrets: dict[str, str], show: bool = False):
+        import re
+
         self.show = show
-        pairs = []
+        pairs: dict[str, str] = {}
         for value, cid in secrets.items():
             if not value:
                 continue
-            pairs.append((value, cid))
-            if "\n" in value:
-                for line in value.split("\n"):
-                    line = line.strip()
-                    if len(line) >= 8 and not line.startswith("-----"):
-                        pairs.append((line, cid))
-        # longest first so that a value containing another is masked whole
-        self.pairs = sorted(pairs, key=lambda p: -len(p[0]))
+            for form in secret_forms(value):
+                pairs.setdefault(form, cid)
+        # longest first so that a value containing another is masked whole; a short value only as a whole word
+        self.patterns = []
+        for form, cid in sorted(pairs.items(), key=lambda p: -len(p[0])):
+            pat = re.escape(form)
+            if len(form) < 8:
+                pat = r"(?<![A-Za-z0-9])" + pat + r"(?![A-Za-z0-9])"
+            self.patterns.append((re.compile(pat), f"{MASK} ({cid})"))
 
     def __call__(self, text: str) -> str:
         if self.show:
             return text
-        for value, cid in self.pairs:
-            if value in text:
-                text = text.replace(value, f"{MASK} ({cid})")
+        for pat, repl in self.patterns:
+            text = pat.sub(lambda m, r=repl: r, text)
         return text
 
 
