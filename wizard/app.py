@@ -182,10 +182,12 @@ def _confirm_plan(plan, confirm: Confirm | None, question: str, always: bool = F
 
 
 def apply(answers, *, dry_run: bool = False, rotate=(), revoke: bool = False, confirm: Confirm | None = None,
-          confirm_question: str = "Replace these values already set?", always_confirm: bool = False) -> ApplyResult:
+          confirm_question: str = "Replace these values already set?", always_confirm: bool = False,
+          decide=None) -> ApplyResult:
     """Plan the answers against the tree and write the plan (secrets file first). A missing tree is created
     from the bundled templates when no secrets file exists either (a first run); --dry-run writes nothing,
-    anywhere (no lock, no temp-file clean-up, no tree created)."""
+    anywhere (no lock, no temp-file clean-up, no tree created). Everything is read under the lock: the
+    secrets file, the tree, and `decide(tree_root, store)`, which may choose the ids to rotate then."""
     from wizard.files import remove_leftover_temps, remove_leftover_temps_of
     from wizard.write import run_lock, write_plan
 
@@ -200,9 +202,16 @@ def apply(answers, *, dry_run: bool = False, rotate=(), revoke: bool = False, co
     elif not deployment.is_dir():
         raise WizardError(f"{deployment} is not a folder")
     tree_root = templates_dir() if create else deployment
+
+    def make(store):
+        nonlocal rotate
+        if decide is not None:
+            rotate = decide(tree_root, store)
+        return _plan(tree_root, answers, store, rotate=rotate, revoke=revoke)
+
     if dry_run:
         store = read_store(answers)
-        plan = _plan(tree_root, answers, store, rotate=rotate, revoke=revoke)
+        plan = make(store)
         return ApplyResult(plan, None, create, True, tree_root, _store_warnings(store))
     with run_lock(deployment, answers.secrets_file):
         if not create:
@@ -213,7 +222,7 @@ def apply(answers, *, dry_run: bool = False, rotate=(), revoke: bool = False, co
         if create and store.exists:
             raise WizardError(f"the secrets file {answers.secrets_file} exists but there is no deployment at "
                               f"{deployment}", hint="fix the deployment path")
-        plan = _plan(tree_root, answers, store, rotate=rotate, revoke=revoke)
+        plan = make(store)
         _confirm_plan(plan, confirm, confirm_question, always_confirm)
         with _writing() as interrupted:
             if create:
@@ -276,25 +285,34 @@ class RotateResult:
 
 def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, include_rsa: bool = False,
            revoke: bool = False, dry_run: bool = False, confirm: Confirm | None = None) -> RotateResult:
+    """New values for `ids` (or --all) everywhere they live. Read under the lock: a tree whose equality
+    groups disagree is refused unless the secrets file explains the split (a rotation in progress), and an
+    id whose rotation is in progress is finished with its stored value, never rotated a second time."""
     from wizard import rotate as R
     from wizard.locate.resolve import Tree
 
     deployment = Path(answers.deployment)
     if not deployment.is_dir():
         raise WizardError(f"no deployment at {deployment}")
-    store = read_store(answers)
-    if not store.exists:
-        raise SecretsError(f"no secrets file at {answers.secrets_file}: configure the tree first (wizard --answers)")
-    chosen = R.select_ids(list(ids), all_, include_signing, include_rsa, store)
-    bad, explained = R.split_groups(Tree(deployment), store)
-    if bad:
-        raise WizardError(f"the tree breaks equality groups the secrets file does not explain: {', '.join(bad)}",
-                          hint="run wizard check, settle the values, then rotate")
-    # A rotation in progress is finished with the values the secrets file holds, never rotated again.
-    finishing = [i for i in chosen if i in store.rotating or i in explained]
-    fresh = [i for i in chosen if i not in finishing]
-    result = apply(answers, dry_run=dry_run, rotate=fresh, revoke=revoke, confirm=confirm,
-                   confirm_question=f"Rotate {', '.join(chosen)}?", always_confirm=True)
+    chosen: list[str] = []
+    fresh: list[str] = []
+    finishing: list[str] = []
+
+    def decide(tree_root, store):
+        if not store.exists:
+            raise SecretsError(f"no secrets file at {answers.secrets_file}: configure the tree first "
+                               "(wizard --answers)")
+        chosen[:] = R.select_ids(list(ids), all_, include_signing, include_rsa, store)
+        bad, explained = R.split_groups(Tree(tree_root), store)
+        if bad:
+            raise WizardError(f"the tree breaks equality groups the secrets file does not explain: {', '.join(bad)}",
+                              hint="run wizard check, settle the values, then rotate")
+        finishing[:] = [i for i in chosen if i in store.rotating or i in explained]
+        fresh[:] = [i for i in chosen if i not in finishing]
+        return tuple(fresh)
+
+    result = apply(answers, dry_run=dry_run, revoke=revoke, confirm=confirm, decide=decide,
+                   confirm_question="Rotate these secrets?", always_confirm=True)
     locations = R.rotation_locations(chosen)
     restart = R.restart_plan(deployment, chosen, locations)
     return RotateResult(result, fresh, finishing, locations, restart)

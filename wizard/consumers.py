@@ -26,6 +26,11 @@ _REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))"
 _ENVSUBST = re.compile(r"envsubst((?:\s+(?:'[^']*'|\"[^\"]*\"|[^\s<>|;&]+))*)\s*<\s*(\"[^\"]+\"|'[^']+'|[^\s;&|]+)")
 _ASSIGN = re.compile(r"(?:^|[\s;])(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=")
 STAND_IN = "x"  # the value of a variable the script computes itself (unknown here)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same YAML 1.1 reading as PyYAML's safe_load, in C
+
+
+def _load(text: str):
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass(frozen=True)
@@ -248,11 +253,11 @@ def _meant(data, env, only):
 
 def renders_as_meant(text: str, env: dict[str, str], only: frozenset[str] | None) -> bool:
     try:
-        template = yaml.safe_load(text)
+        template = _load(text)
     except yaml.YAMLError:
         return True  # the template itself does not parse: reported as such elsewhere, not a value's fault
     try:
-        rendered = yaml.safe_load(envsubst(text, env, only))
+        rendered = _load(envsubst(text, env, only))
     except yaml.YAMLError:
         return False
     return rendered == _meant(template, env, only)

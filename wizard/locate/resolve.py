@@ -136,8 +136,14 @@ class Tree:
         return f
 
     def with_texts(self, texts: dict[str, bytes]) -> "Tree":
-        """The same tree as it will be once `texts` (rel -> new bytes) are written."""
-        return Tree(self.root, {**self._overrides, **texts})
+        """The same tree as it will be once `texts` (rel -> new bytes) are written (files that do not
+        change keep what was parsed of them)."""
+        changed = {rel for rel, data in texts.items() if rel not in self._files or self._files[rel].raw != data}
+        after = Tree(self.root, {**self._overrides, **{rel: texts[rel] for rel in changed}})
+        after._files = {rel: f for rel, f in self._files.items() if rel not in changed}
+        after._docs = {rel: d for rel, d in self._docs.items() if rel not in changed}
+        after._json = {rel: d for rel, d in self._json.items() if rel not in changed}
+        return after
 
     def view(self, rel: str) -> V.FileView:
         return V.FileView(self.file(rel))
