@@ -280,7 +280,7 @@ class RotateResult:
     rotated: list[str]
     finished: list[str]
     locations: dict[str, list[str]]
-    restart: object  # wizard.rotate.RestartPlan
+    steps: list  # wizard.steps.Step, in the order they must run
 
 
 def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, include_rsa: bool = False,
@@ -314,8 +314,17 @@ def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, i
     result = apply(answers, dry_run=dry_run, revoke=revoke, confirm=confirm, decide=decide,
                    confirm_question="Rotate these secrets?", always_confirm=True)
     locations = R.rotation_locations(chosen)
-    restart = R.restart_plan(deployment, chosen, locations)
-    return RotateResult(result, fresh, finishing, locations, restart)
+    steps = R.rotation_steps(deployment, chosen, locations, result.plan.changed_files, answers=answers)
+    return RotateResult(result, fresh, finishing, locations, steps)
+
+
+def deploy_steps(answers, result: ApplyResult) -> list:
+    """How to deploy the configured tree, in order (the tree's own deploy script when nothing would stop it)."""
+    from wizard.scan import preflight_hits
+    from wizard.steps import deploy_steps as steps_for
+
+    root = result.tree_root
+    return steps_for(root, cwd=Path.cwd(), blocking_lines=preflight_hits(root))
 
 
 # ---------------------------------------------------------------- undo

@@ -327,6 +327,15 @@ def cmd_apply(ctx: Ctx) -> int:
     return 130 if result.interrupted else 0
 
 
+def report_next(ctx: Ctx, steps) -> None:
+    from wizard.steps import format_steps
+
+    if steps:
+        ctx.say("next, in this order:")
+        for line in format_steps(steps):
+            ctx.say(f"  {line}")
+
+
 def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None:
     from wizard.ui.render import Masker, colour_diff_line, paint, unified_diff
 
@@ -349,6 +358,7 @@ def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None
             "replaced": [{"id": cid, "where": where} for cid, where in plan.replaced],
             "edits": [{"file": e.file, "line": plan.files[e.file].line_of(e.start), "ids": list(e.ids), "what": e.what}
                       for e in plan.edits],
+            "next_steps": [] if result.dry_run else _next_json(answers, result),
         })
         return
     if result.dry_run:
@@ -385,11 +395,22 @@ def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None
     if "li.admin_password" in plan.generated:
         ctx.say(f"the LI admin UI password is in the secrets file: wizard secrets show li.admin_password "
                 f"--answers {_shown(answers.path)}")
+    if not result.dry_run:
+        from wizard import app
+
+        report_next(ctx, app.deploy_steps(answers, result))
     tracked = tracked_secret_files(answers)
     if tracked:
         ctx.warn(f"{len(tracked)} files holding secrets are tracked by git "
                  f"({', '.join(tracked[:3])}{', …' if len(tracked) > 3 else ''}): do not push them in clear; "
                  "encrypt them (sops) or generate SealedSecrets instead")
+
+
+def _next_json(answers, result) -> list:
+    from wizard import app
+    from wizard.steps import to_json
+
+    return to_json(app.deploy_steps(answers, result))
 
 
 def _shown(path) -> str:
@@ -460,11 +481,12 @@ def cmd_rotate(ctx: Ctx) -> int:
                    include_signing=bool(ctx.opt("include_signing_key")),
                    include_rsa=bool(ctx.opt("include_rsa_key")), revoke=bool(ctx.opt("revoke")),
                    dry_run=bool(ctx.opt("dry_run")), confirm=confirmer(ctx))
-    rp = r.restart
+    from wizard.steps import format_steps, to_json
+
     dry = r.result.dry_run
     if ctx.json:
         ctx.emit_json({"ok": True, "dry_run": dry, "rotated": r.rotated, "finished": r.finished,
-                       "locations": r.locations, "restart": rp.restarts, "manual": rp.manual, "objects": rp.objects})
+                       "locations": r.locations, "next_steps": to_json(r.steps)})
         return 130 if r.result.interrupted else 0
     if dry:
         report_apply(ctx, r.result, answers)
@@ -479,14 +501,10 @@ def cmd_rotate(ctx: Ctx) -> int:
         ctx.say(f"  {cid}:")
         for loc in locs:
             ctx.say(f"    {loc}")
-    if rp.restarts:
-        ctx.say("restart, in this order:")
-        for cmd in rp.restarts:
-            ctx.say(f"  {cmd}")
-    if rp.manual:
-        ctx.say("manual steps:")
-        for step in rp.manual:
-            ctx.say(f"  - {step}")
+    if r.steps:
+        ctx.say("next, in this order:" if not dry else "after the rotation, in this order:")
+        for line in format_steps(r.steps):
+            ctx.say(f"  {line}")
     return 130 if r.result.interrupted else 0
 
 

@@ -1,7 +1,6 @@
 """`wizard rotate`: new values for secrets, written everywhere they live, and what to restart."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard import catalog as C
@@ -20,15 +19,8 @@ DB_ROLES = {
 }
 MANUAL = {
     "minio.root_password": [
-        "MinIO reads the root password only at start: restart the tenant's pods one at a time "
-        "(kubectl -n matrix rollout restart statefulset/minio-pool-0), waiting for each to be Ready, "
-        "before the clients below",
+        "MinIO reads the root password only at start: its pool restarts below come before its clients",
     ],
-    "minio.s3_secret_key": [
-        "update the MinIO user first: mc admin user add <alias> \"$ACCESS_KEY\" "
-        "\"$(wizard secrets show minio.s3_secret_key)\" (same access key, new secret), then restart the clients",
-    ],
-    "redis.password": ["restart Redis first (its init container writes the password into redis.conf), then Synapse"],
     "key_vault.rsa_private_key": [
         "recovery keys stored with the old RSA key can no longer be decrypted: re-encrypt them with the old key "
         "before rolling out, or accept their loss",
@@ -40,107 +32,23 @@ MANUAL = {
     "li.admin_password": ["the LI admin UI asks for the new password at the next login"],
     "synapse.macaroon_secret": ["every access token issued by the main instance becomes invalid: users log in again"],
     "li.macaroon_secret": ["every access token issued by the LI instance becomes invalid"],
-    "livekit.api_key": ["helm upgrade the LiveKit release with values/livekit-values.yaml"],
-    "livekit.api_secret": ["helm upgrade the LiveKit release with values/livekit-values.yaml"],
-    "grafana.admin_password": ["helm upgrade the kube-prometheus-stack release with values/prometheus-stack-values.yaml"],
 }
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+def changed_objects(locations: dict[str, list[str]]) -> set[tuple[str, str]]:
+    return {Address.parse(loc).obj for locs in locations.values() for loc in locs if Address.parse(loc).obj}
 
 
-@dataclass
-class RestartPlan:
-    restarts: list[str] = field(default_factory=list)  # kubectl commands
-    manual: list[str] = field(default_factory=list)
-    objects: list[str] = field(default_factory=list)  # Secret/x, ConfigMap/y touched
+def rotation_steps(tree_root: Path, ids: list[str], locations: dict[str, list[str]], changed_files: list[str], *,
+                   answers) -> list:
+    """The steps after rotating `ids`, in the order they must run (wizard.steps)."""
+    from wizard.steps import rotation_steps as steps_for
 
-
-def workload_refs(tree_root: Path) -> list[tuple[str, str, set[tuple[str, str]]]]:
-    """(kind, name, {(Secret|ConfigMap, name)}) for every workload of the tree."""
-    import yaml
-
-    out = []
-    for path in sorted(Path(tree_root).rglob("*.y*ml")):
-        try:
-            docs = list(yaml.safe_load_all(path.read_bytes().decode("utf-8-sig")))
-        except (yaml.YAMLError, UnicodeDecodeError):
-            continue
-        for doc in docs:
-            if not isinstance(doc, dict) or doc.get("kind") not in WORKLOAD_KINDS:
-                continue
-            spec = doc.get("spec") or {}
-            if doc["kind"] == "CronJob":
-                spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
-            pod = ((spec.get("template") or {}).get("spec") or {})
-            refs: set[tuple[str, str]] = set()
-            for c in (pod.get("containers") or []) + (pod.get("initContainers") or []):
-                for ef in c.get("envFrom") or []:
-                    if (ef.get("secretRef") or {}).get("name"):
-                        refs.add(("Secret", ef["secretRef"]["name"]))
-                    if (ef.get("configMapRef") or {}).get("name"):
-                        refs.add(("ConfigMap", ef["configMapRef"]["name"]))
-                for e in c.get("env") or []:
-                    vf = e.get("valueFrom") or {}
-                    if (vf.get("secretKeyRef") or {}).get("name"):
-                        refs.add(("Secret", vf["secretKeyRef"]["name"]))
-                    if (vf.get("configMapKeyRef") or {}).get("name"):
-                        refs.add(("ConfigMap", vf["configMapKeyRef"]["name"]))
-            for v in pod.get("volumes") or []:
-                if (v.get("secret") or {}).get("secretName"):
-                    refs.add(("Secret", v["secret"]["secretName"]))
-                if (v.get("configMap") or {}).get("name"):
-                    refs.add(("ConfigMap", v["configMap"]["name"]))
-                for src in ((v.get("projected") or {}).get("sources") or []):
-                    if (src.get("secret") or {}).get("name"):
-                        refs.add(("Secret", src["secret"]["name"]))
-                    if (src.get("configMap") or {}).get("name"):
-                        refs.add(("ConfigMap", src["configMap"]["name"]))
-            name = (doc.get("metadata") or {}).get("name", "?")
-            out.append((doc["kind"], name, refs))
-    return out
-
-
-def restart_plan(tree_root: Path, ids: list[str], locations: dict[str, list[str]]) -> RestartPlan:
-    plan = RestartPlan()
-    objects: set[tuple[str, str]] = set()
-    helm: set[str] = set()
-    plain: set[str] = set()
-    for cid in ids:
-        for loc in locations.get(cid, []):
-            addr = Address.parse(loc)
-            if addr.obj:
-                objects.add(addr.obj)
-            elif addr.file.startswith("values/"):
-                helm.add(addr.file)
-            else:
-                plain.add(addr.file)
-    plan.objects = sorted(f"{k}/{n}" for k, n in objects)
-    restarts = []
-    order = {"StatefulSet": 0, "DaemonSet": 1, "Deployment": 2, "Job": 3, "CronJob": 4}
-    for kind, name, refs in sorted(workload_refs(tree_root), key=lambda w: (order[w[0]], w[1])):
-        if refs & objects:
-            if kind in ("Job", "CronJob"):
-                plan.manual.append(f"{kind}/{name} reads the new value on its next run"
-                                   + (" (re-create the Job to run it now)" if kind == "Job" else ""))
-            else:
-                restarts.append(f"kubectl -n matrix rollout restart {kind.lower()}/{name}")
-    # Redis and MinIO must come back before their clients.
-    restarts.sort(key=lambda c: (0 if "/redis" in c or "/minio" in c else 1))
-    plan.restarts = restarts
-    for cid in ids:
-        if cid in DB_ROLES:
-            cluster, role = DB_ROLES[cid]
-            plan.manual.append(
-                f"{cid}: set the role's password on the database before restarting its clients: "
-                f"kubectl -n matrix exec -i {cluster}-1 -- psql -U postgres -c "
-                f"\"ALTER ROLE {role} WITH PASSWORD '$(wizard secrets show {cid})'\"")
-        for note in MANUAL.get(cid, []):
-            plan.manual.append(f"{cid}: {note}")
-    for f in sorted(helm):
-        plan.manual.append(f"{f}: helm upgrade the release that uses it (-f {f})")
-    for f in sorted(plain):
-        plan.manual.append(f"{f}: a plain copy no workload mounts; update wherever you use it")
-    return plan
+    db_roles = [(*DB_ROLES[cid], cid) for cid in ids if cid in DB_ROLES]
+    notes = [f"{cid}: {note}" for cid in ids for note in MANUAL.get(cid, [])]
+    helm = [f for f in changed_files if f.startswith("values/")]
+    return steps_for(Path(tree_root), changed_files=list(changed_files), changed_objects=changed_objects(locations),
+                     db_roles=db_roles, manual_notes=notes, helm_values=helm,
+                     answers_path=Path(answers.path), deployment_path=Path(answers.deployment), cwd=Path.cwd())
 
 
 def split_groups(tree: Tree, store) -> tuple[list[str], list[str]]:

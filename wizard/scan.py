@@ -123,3 +123,35 @@ def holds_kube_or_homeserver(tree: Tree) -> bool:
             if map_get(doc, "server_name") is not None:
                 return True
     return False
+
+
+PREFLIGHT_WORD = "CHANGEME"
+
+
+def preflight_hits(root) -> list[tuple[str, int, str]]:
+    """What the tree's own pre-flight finds:
+    `grep -rn CHANGEME ROOT --exclude-dir=docs --exclude-dir=.git --exclude='*.md' --exclude='*.sh'`
+    (links below ROOT not followed, as grep -r does)."""
+    out = []
+    root = str(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("docs", ".git"))
+        for name in sorted(filenames):
+            if name.endswith((".md", ".sh")) or name.startswith(TEMP_PREFIX):
+                continue
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if PREFLIGHT_WORD.encode() not in data:
+                continue
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            text = data.decode("utf-8", "replace")
+            for i, line in enumerate(text.split("\n"), 1):
+                if PREFLIGHT_WORD in line:
+                    out.append((rel, i, line.rstrip("\r")))
+    return out
