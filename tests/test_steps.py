@@ -8,7 +8,6 @@ replica (read-only, as a real standby would).
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shlex
@@ -155,14 +154,6 @@ out(0)  # apply, rollout, …: recorded
 '''
 
 
-@functools.lru_cache(maxsize=None)
-def _cli_has_as_sql_role() -> bool:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-m", "wizard", "secrets", "show", "--help"], capture_output=True,
-                       text=True, env=env, timeout=60)
-    return "--as-sql-role" in p.stdout
-
-
 def _write_exe(path: Path, text: str) -> None:
     path.write_text(text)
     path.chmod(0o755)
@@ -178,34 +169,12 @@ def bench(tmp_path, postgres):
     bin_ = tmp_path / "bin"
     bin_.mkdir()
     _write_exe(bin_ / "kubectl", f"#!{sys.executable}\n" + FAKE_KUBECTL)
-    if _cli_has_as_sql_role():
-        # the real CLI, nothing else
-        _write_exe(bin_ / "wizard", textwrap.dedent(f"""\
-            #!/bin/sh
-            printf '%s\\0' "$@" >> "$WIZARD_ARGV_LOG"
-            exec {sys.executable} -m wizard "$@"
-            """))
-    else:
-        # TODO(steps): remove this stand-in once `wizard secrets show --as-sql-role` is in the CLI:
-        # it reads the secret with the REAL `wizard secrets show ID --answers FILE` and turns it into
-        # SQL with wizard.steps.alter_role_sql, as the option will.
-        _write_exe(bin_ / "wizard", f"#!{sys.executable}\n" + textwrap.dedent("""\
-            import os, subprocess, sys
-            args = sys.argv[1:]
-            with open(os.environ["WIZARD_ARGV_LOG"], "ab") as f:
-                f.write(b"".join(a.encode() + b"\\0" for a in args))
-            if "--as-sql-role" not in args:
-                os.execv(sys.executable, [sys.executable, "-m", "wizard", *args])
-            i = args.index("--as-sql-role")
-            role, rest = args[i + 1], args[:i] + args[i + 2:]
-            p = subprocess.run([sys.executable, "-m", "wizard", *rest], stdout=subprocess.PIPE)
-            if p.returncode:
-                sys.exit(p.returncode)
-            from wizard.steps import alter_role_sql
-            value = p.stdout.decode()
-            value = value[:-1] if value.endswith("\\n") else value
-            sys.stdout.write(alter_role_sql(role, value) + "\\n")
-            """))
+    # the real CLI on PATH, nothing else (the argv log proves what ran)
+    _write_exe(bin_ / "wizard", textwrap.dedent(f"""\
+        #!/bin/sh
+        printf '%s\\0' "$@" >> "$WIZARD_ARGV_LOG"
+        exec {sys.executable} -m wizard "$@"
+        """))
     psql = shutil.which("psql") or str(postgres.bindir / "psql")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
     env.update(
