@@ -367,3 +367,74 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         controller.stop()
+
+
+def self_signed_cert(folder: Path, host: str = "localhost") -> tuple[Path, Path]:
+    """A self-signed certificate and key (PEM files) for `host` and 127.0.0.1: what an impostor has."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def smtp_tls_server(tmp_path):
+    """Factory: `smtp_tls_server("implicit" | "starttls")` starts a real aiosmtpd server whose TLS
+    certificate is self-signed (an impostor), recording every AUTH attempt it sees."""
+    try:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+    except ImportError:
+        unavailable("aiosmtpd is not installed")
+    import ssl
+
+    cert, key = self_signed_cert(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    started = []
+
+    def start(mode: str) -> SmtpServer:
+        server = SmtpServer("127.0.0.1", free_port(), [])
+
+        class Handler:
+            async def handle_DATA(self, smtp, session, envelope):
+                server.messages.append(envelope)
+                return "250 OK"
+
+        def authenticator(smtp, session, envelope, mechanism, auth_data):
+            if isinstance(auth_data, LoginPassword):
+                server.auth_attempts.append((mechanism, auth_data.login.decode(), auth_data.password.decode(), True))
+            return AuthResult(success=True, handled=False, auth_data=auth_data)
+
+        kwargs = dict(hostname="127.0.0.1", port=server.port, authenticator=authenticator, auth_require_tls=False,
+                      auth_required=False)
+        if mode == "implicit":
+            controller = Controller(Handler(), ssl_context=ctx, **kwargs)
+        else:
+            controller = Controller(Handler(), tls_context=ctx, require_starttls=False, **kwargs)
+        controller.start()
+        started.append(controller)
+        return server
+
+    yield start
+    for c in started:
+        c.stop()

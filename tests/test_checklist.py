@@ -61,6 +61,16 @@ def test_smtp_without_starttls_when_required_is_open(smtp_server):
     assert "offers no STARTTLS" in r.detail and "require_transport_security" in r.detail
 
 
+@pytest.mark.parametrize("mode", ["implicit", "starttls"])
+def test_smtp_impostor_with_a_self_signed_certificate_never_sees_the_password(smtp_tls_server, mode):
+    server = smtp_tls_server(mode)
+    smtp = _smtp(server, user="synapse", password="pw-Right-1", require_transport_security=True)
+    r = CL.check_smtp(smtp, implicit_tls=(mode == "implicit"), send_to="ops@acme-corp.net", timeout=5)
+    assert not r.ok
+    assert "TLS refused" in r.detail and "certificate" in r.detail.lower(), r.detail
+    assert server.auth_attempts == [] and server.messages == []
+
+
 def test_smtp_nobody_listening_is_open_fast():
     port = free_port()
     start = time.monotonic()

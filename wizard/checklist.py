@@ -165,11 +165,20 @@ def check_cidrs(cidrs) -> CheckResult:
     return CheckResult(True, ", ".join(cidrs))
 
 
-def check_smtp(smtp, *, send_to: str | None = None, timeout: float = CHECK_TIMEOUT) -> CheckResult:
-    """The server answers EHLO (STARTTLS when required, login when a user is set); optionally send a test mail."""
-    implicit_tls = smtp.port == 465
+def check_smtp(smtp, *, send_to: str | None = None, timeout: float = CHECK_TIMEOUT,
+               implicit_tls: bool | None = None) -> CheckResult:
+    """The server answers EHLO (STARTTLS when offered or required, login when a user is set); optionally
+    send a test mail. Every TLS connection verifies the server's certificate and name: the password is
+    never sent to a server that cannot prove it is the one named. Port 465 means TLS from the start."""
+    implicit_tls = smtp.port == 465 if implicit_tls is None else implicit_tls
+    context = ssl.create_default_context()
     try:
-        client = (smtplib.SMTP_SSL if implicit_tls else smtplib.SMTP)(smtp.host, smtp.port, timeout=timeout)
+        if implicit_tls:
+            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=timeout, context=context)
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=timeout)
+    except ssl.SSLError as exc:
+        return CheckResult(False, f"{smtp.host}:{smtp.port}: TLS refused, nothing sent: {exc}")
     except (OSError, smtplib.SMTPException) as exc:
         return CheckResult(False, f"no SMTP server at {smtp.host}:{smtp.port}: {exc}")
     try:
@@ -179,7 +188,7 @@ def check_smtp(smtp, *, send_to: str | None = None, timeout: float = CHECK_TIMEO
         notes = [f"{smtp.host}:{smtp.port} answers EHLO"]
         if not implicit_tls:
             if client.has_extn("starttls"):
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
                 client.ehlo()
                 notes.append("STARTTLS ok")
             elif smtp.require_transport_security:
@@ -202,7 +211,9 @@ def check_smtp(smtp, *, send_to: str | None = None, timeout: float = CHECK_TIMEO
             client.send_message(msg)
             notes.append(f"test mail sent to {send_to}")
         return CheckResult(True, "; ".join(notes))
-    except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
+    except ssl.SSLError as exc:
+        return CheckResult(False, f"{smtp.host}:{smtp.port}: TLS refused, nothing sent: {exc}")
+    except (OSError, smtplib.SMTPException) as exc:
         return CheckResult(False, f"{smtp.host}:{smtp.port}: {exc}")
     finally:
         try:
