@@ -5,7 +5,8 @@
 counts the moments a file write becomes visible — creating a temp file (`.wizard-tmp-…`) and renaming it
 over its target — and at the Nth one prints `crashhook: reached N` on stderr and kills this process with
 SIGKILL (nothing is flushed, nothing cleaned up: a power cut as far as the tree can tell). When the run
-has fewer points it finishes normally and exits with the wizard's exit code.
+has fewer points it finishes normally, prints `crashhook: points COUNT`, and exits with the wizard's
+exit code.
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ def install(point: int) -> None:
 
     os.open = hooked_open
     os.replace = hooked_replace
+    import atexit
+
+    atexit.register(lambda: sys.stderr.write(f"crashhook: points {seen[0]}\n"))
 
 
 def main() -> int:

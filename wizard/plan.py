@@ -148,6 +148,8 @@ class Planner:
         after = self.tree.with_texts({rel: self.plan.files[rel].to_bytes(text)
                                       for rel, text in self.plan.new_texts.items()})
         owned = C.secret_key_ids()
+        judged: set = set()
+        seen: set = set()  # the workers of one instance render the same config from the same Secret
         for cfg in K.envsubst_configs(after):
             text = K.template_text(after, cfg)
             if text is None:
@@ -162,10 +164,17 @@ class Planner:
                 env[var] = value
                 if (sk.name, sk.key) in owned:
                     suspects.append(var)
+            key = (text, tuple(sorted(env.items())), cfg.only, tuple(sorted(suspects)))
+            if key in seen:
+                continue
+            seen.add(key)
             if K.renders_as_meant(text, env, cfg.only):
                 continue
             for var in K.culprits(text, env, cfg.only, suspects):
                 cid = owned[(cfg.env[var].name, cfg.env[var].key)]
+                if (cid, cfg.file, cfg.configmap, cfg.key) in judged:  # workers render the main config too
+                    continue
+                judged.add((cid, cfg.file, cfg.configmap, cfg.key))
                 self.errors.append(CannotCarry(
                     f"{cid}: {cfg.workload} renders ConfigMap/{cfg.configmap} {cfg.key} with envsubst, and this "
                     f"value as ${{{var}}} would change the config's structure or read back as something else",

@@ -115,6 +115,7 @@ class Tree:
         self._files: dict[str, SourceFile] = {}
         self._docs: dict[str, tuple[V.FileView, list]] = {}
         self._json: dict[str, tuple[V.FileView, JNode]] = {}
+        self._embedded: dict[tuple, tuple[V.View, JNode | None]] = {}  # a parsed file inside a value
         self._overrides = overrides or {}
 
     def file(self, rel: str) -> SourceFile:
@@ -143,7 +144,15 @@ class Tree:
         after._files = {rel: f for rel, f in self._files.items() if rel not in changed}
         after._docs = {rel: d for rel, d in self._docs.items() if rel not in changed}
         after._json = {rel: d for rel, d in self._json.items() if rel not in changed}
+        after._embedded = {k: d for k, d in self._embedded.items() if k[0] not in changed}
         return after
+
+    def embedded(self, key: tuple, parse):
+        """The (view, document) of a YAML/JSON file inside a value, parsed once per tree."""
+        got = self._embedded.get(key)
+        if got is None:
+            got = self._embedded[key] = parse()
+        return got
 
     def view(self, rel: str) -> V.FileView:
         return V.FileView(self.file(rel))
@@ -236,7 +245,7 @@ def resolve(tree: Tree, addr: Address, *, want_nodes: bool = False) -> Found:
             if step.fmt == "path":
                 nxt.extend(_walk(cur, step.arg, found))
             else:
-                nxt.extend(_embedded(cur, step, found))
+                nxt.extend(_embedded(tree, cur, step, found))
         curs = nxt
     for cur in curs:
         if cur.span is not None:
@@ -391,17 +400,25 @@ def _open(cur: _Cur) -> V.View:
 
 # ---- embedded formats
 
-def _embedded(cur: _Cur, step: Step, found: Found) -> list[_Cur]:
+def _embedded(tree: Tree, cur: _Cur, step: Step, found: Found) -> list[_Cur]:
     if cur.node is not None and cur.node.kind != "scalar":
         raise TreeError(f"expected a text value to read as {step.fmt}", where=cur.view.where(cur.node.start))
-    view = _open(cur)
     fmt = step.fmt
-    if fmt == "yaml":
-        doc = parse_yaml_single(view)
-        return _walk(_Cur(view, doc, "yaml", doc), step.arg, found) if step.arg else [_Cur(view, doc, "yaml", doc)]
-    if fmt == "json":
-        doc = _parse_json_view(view)
-        return _walk(_Cur(view, doc, "json", doc), step.arg, found) if step.arg else [_Cur(view, doc, "json", doc)]
+    if fmt in ("yaml", "json") and cur.node is not None and isinstance(cur.view, V.FileView):
+        def parse():
+            view = _open(cur)
+            return view, (parse_yaml_single(view) if fmt == "yaml" else _parse_json_view(view))
+
+        view, doc = tree.embedded((cur.view.file.rel, cur.node.start, cur.node.end, fmt), parse)
+    else:
+        view = _open(cur)
+        doc = None
+        if fmt == "yaml":
+            doc = parse_yaml_single(view)
+        elif fmt == "json":
+            doc = _parse_json_view(view)
+    if fmt in ("yaml", "json"):
+        return _walk(_Cur(view, doc, fmt, doc), step.arg, found) if step.arg else [_Cur(view, doc, fmt, doc)]
     finder = _TEXT_FORMATS.get(fmt)
     if finder is None:
         raise ValueError(f"unknown embedded format {fmt!r}")
