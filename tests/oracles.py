@@ -45,6 +45,7 @@ __all__ = [
     "envsubst_strict",
     "prepare_synapse_config",
     "synapse_config_check",
+    "synapse_config_check_inprocess",
     "generate_signing_key_line",
     "read_signing_key",
     "htpasswd_verify",
@@ -276,6 +277,30 @@ def synapse_config_check(
             _output(proc),
         )
     return proc.stdout
+
+
+def synapse_config_check_inprocess(
+    homeserver_yaml_text: str,
+    env: Mapping[str, str],
+    tmp_path: str | os.PathLike,
+    log_config_text: str | None = None,
+):
+    """``synapse_config_check`` without the subprocess: the same preparation (``prepare_synapse_config``),
+    then Synapse's own ``HomeServerConfig.load_config`` (what ``python -m synapse.config`` calls) in this
+    process. Returns the loaded ``HomeServerConfig``; raises ``ToolError`` with Synapse's message and the
+    config as parsed when Synapse refuses it."""
+    from synapse.config._base import ConfigError
+    from synapse.config.homeserver import HomeServerConfig
+
+    workdir = Path(tempfile.mkdtemp(prefix="synapse-config-", dir=str(tmp_path)))
+    path = prepare_synapse_config(homeserver_yaml_text, env, workdir, log_config_text)
+    try:
+        return HomeServerConfig.load_config("", ["-c", str(path)])
+    except (ConfigError, SystemExit, Exception) as e:  # argparse exits; sections raise ConfigError or worse
+        where = ".".join(str(p) for p in getattr(e, "path", None) or [])
+        what = f"{e} (at {where})" if where else str(e)
+        raise ToolError(f"Synapse refused the config {path}: {type(e).__name__}: {what}\n"
+                        f"--- config as parsed ---\n{path.read_text()}", str(e)) from e
 
 
 # --------------------------------------------------------------------------------------
