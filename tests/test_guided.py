@@ -85,7 +85,7 @@ def plain(text: str) -> str:
 
 
 # The prompts of a first run in order, each with the keys a person types ("" = just Enter).
-def first_run_script(server_name: str, *, cidrs: str = "", confirm_firewall: bool = False):
+def first_run_script(server_name: str, *, cidrs: str = "open", confirm_firewall: bool = False):
     return [
         ("Create it from the bundled templates", ""),
         ("Check for kubectl, helm and a reachable cluster now", ""),
@@ -169,7 +169,7 @@ def test_defaults_path_summary_shows_the_open_allowlist(first_run):
     assert "allowlist OPEN" in out  # the summary before writing
     assert re.search(r"LI ingresses restricted to an IP\s.*open", out, re.S)
     assert "the LI allowlist is open" in out
-    assert "wizard secrets show li.admin_password --deployment T/deployment" in out
+    assert "wizard secrets show li.admin_password --answers T/wizard-answers.yaml" in out
     proc = run_wizard("checklist", "--deployment", str(first_run["tree"]), "--json", "--no-checks")
     items = {i["id"]: i for i in json.loads(proc.stdout)["items"]}
     assert items["li.allowlist"]["state"] == "open"

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import smtplib
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from wizard import wellknown
+from wizard.answers import open_families
 
 WIZARD, CHECK, MANUAL = "wizard", "check", "manual"
 DONE, CONFIRMED, OPEN = "done", "confirmed", "open"
@@ -162,6 +164,9 @@ def check_cidrs(cidrs) -> CheckResult:
     wide = [c for c in cidrs if ipaddress.ip_network(c, strict=False).prefixlen == 0]
     if wide:
         return CheckResult(False, f"{', '.join(wide)} lets every address in")
+    families = open_families(cidrs)
+    if families:  # e.g. 0.0.0.0/1 and 128.0.0.0/1: no allowlist at all
+        return CheckResult(False, f"{', '.join(cidrs)} together let every {' and every '.join(families)} address in")
     return CheckResult(True, ", ".join(cidrs))
 
 
@@ -311,7 +316,11 @@ def _admin_auth_state(facts: Facts):
     if bad:
         return OPEN, _problems(bad)
     user = facts.answers.admin_user if facts.answers else "?"
-    return DONE, f"basic auth, user {user}; password: wizard secrets show li.admin_password"
+    if facts.answers is not None and facts.answers.path is not None:
+        show = f"wizard secrets show li.admin_password --answers {shlex.quote(shown(facts.answers.path))}"
+    else:  # no answers file: the command could not find the secrets file
+        show = "wizard secrets show li.admin_password --answers <your answers file>"
+    return DONE, f"basic auth, user {user}; password: {show}"
 
 
 def _signing_state(facts: Facts):

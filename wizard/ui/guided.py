@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from wizard.answers import (DOMAIN_KEYS, TLS_MODES, answers_from_dict, derive_domains, parse_cidr, read_reference,
-                            valid_domain, valid_email)
+from wizard.answers import (DOMAIN_KEYS, TLS_MODES, answers_from_dict, derive_domains, open_families, parse_cidr,
+                            read_reference, valid_domain, valid_email)
 from wizard.errors import AnswersError, WizardError
 from wizard.ui.prompts import CONFIRM, SELECT, ConfiguredAsker, Question, TerminalAsker
 
@@ -91,6 +91,31 @@ def parse_cidrs(text: str) -> list[str]:
         except ValueError as exc:
             raise ValueError(f"{item!r} is not a valid address block: {exc}") from None
     return out
+
+
+OPEN_WORD = "open"
+
+
+def parse_allowlist(text: str) -> list[str]:
+    """The LI allowlist: address blocks, or the word `open` (reachable from any address). Blocks that
+    together let every address of a family in are no allowlist: refused, `open` says it instead."""
+    if text.strip().lower() == OPEN_WORD:
+        return []
+    cidrs = parse_cidrs(text)
+    families = open_families(cidrs)
+    if families:
+        raise ValueError(f"{', '.join(cidrs)} together let every {' and every '.join(families)} address in: "
+                         f"narrow them, or type \"{OPEN_WORD}\" to leave the LI instance reachable from any address")
+    return cidrs
+
+
+def show_allowlist(value) -> str:
+    """The allowlist as editable text: a saved open allowlist ([]) is shown as the word that chose it."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return ", ".join(value) if value else OPEN_WORD
 
 
 def parse_port(text: str) -> int:
@@ -390,10 +415,19 @@ class Guided:
     def section_li(self, section) -> None:
         from wizard.checklist import check_cidrs
 
-        cidrs = self.ask_key(Question(
-            "li.allowed_cidrs", "Networks allowed to reach the LI instance (CIDRs, comma-separated; empty = open):",
-            parse=parse_cidrs, optional=True, empty=[], show=lambda v: v if isinstance(v, str) else ", ".join(v or []),
-            help="Only these address blocks reach the LI homeserver, Element and admin UI (nginx allowlist)."), [])
+        help_text = ("Only these address blocks reach the LI homeserver, Element and admin UI (nginx allowlist).\n"
+                     f"To leave them reachable from any address, type \"{OPEN_WORD}\" (an open checklist item).")
+        if self.asker.interactive:
+            # Enter on an empty allowlist asks again: leaving it open is a choice the operator types
+            cidrs = self.ask_key(Question(
+                "li.allowed_cidrs", f"Networks allowed to reach the LI instance (CIDRs, comma-separated; "
+                f"{OPEN_WORD} = any address):", parse=parse_allowlist, show=show_allowlist, help=help_text,
+                required=f"an allowlist is required: give the networks, or type \"{OPEN_WORD}\" to leave the LI "
+                         "instance reachable from any address"), None)
+        else:  # the answers file's value (absent: [] — open, a warning and an open checklist item)
+            cidrs = self.ask_key(Question(
+                "li.allowed_cidrs", "Networks allowed to reach the LI instance:", parse=parse_cidrs,
+                optional=True, empty=[], show=show_allowlist), [])
         result = check_cidrs(cidrs)
         self.checks["li.allowlist"] = result
         if result.ok:
@@ -406,7 +440,8 @@ class Guided:
             "li.admin_password", "LI admin UI password reference (env:NAME or file:PATH; empty = generate):",
             parse=reference_parser("li.admin_password", self.base_dir), optional=True,
             help="Empty: a strong password is generated into the secrets file "
-                 "(shown with `wizard secrets show li.admin_password`)."), None)
+                 f"(shown with `wizard secrets show li.admin_password --answers {_arg(self.answers_path)}`)."),
+            None)
         self.ask_key(Question("li.auth_realm", "Text of the browser's login box:",
                               parse=lambda t: probe("li.auth_realm", t.strip(), self.base_dir)), "LI administration")
         self.confirm_manual(_item("li.legal_review"))
@@ -585,7 +620,7 @@ class Guided:
                 save_answers(self.answers_path, data, header=header, checklist_titles=titles())
                 s.say(f"answers saved: {_short(self.answers_path)}", "green")
         self.show_checklist(answers)
-        self.show_next(answers)
+        self.show_next(answers, result if changes else None)
         if interrupted:
             s.say("interrupted: the write was finished first", "yellow")
             return 130
@@ -722,12 +757,14 @@ class Guided:
             s.say("the LI allowlist is open: anyone can reach the LI ingresses until li.allowed_cidrs is set",
                   "bold red")
 
-    def show_next(self, answers) -> None:
-        from wizard.app import DEFAULT_DEPLOYMENT
+    def show_next(self, answers, result=None) -> None:
+        """The commands to go on with, each runnable as printed from the current folder (the answers file
+        spelled out), then how to deploy the tree, in the order the steps must run."""
+        from wizard import app
+        from wizard.steps import format_steps
 
         s = self.screen
-        flag = "" if Path(os.path.abspath(DEFAULT_DEPLOYMENT)) == self.deployment else \
-            f" --deployment {_short(self.deployment)}"
+        flag = f" --answers {_arg(self.answers_path)}"
         s.console.print()
         s.console.rule("[bold]Next", align="left")
         s.say(f"  LI admin UI: https://{answers.domains['li_admin']}/  user {answers.admin_user}")
@@ -738,11 +775,17 @@ class Guided:
             s.say(f"    wizard secrets show li.admin_password{flag}", "bold")
         s.say(f"  wizard check{flag}          # audit the tree (CI: --strict)")
         s.say(f"  wizard checklist{flag}      # what is still open")
-        s.say(f"  wizard --answers {_short(self.answers_path)}   # re-apply without questions")
+        s.say(f"  wizard{flag}   # re-apply without questions")
         s.say(f"  commit {_short(self.answers_path)}; never commit {_short(answers.secrets_file)}; "
               f"back it up somewhere safe")
         if answers.well_known_dir is not None and answers.server_name != answers.domains["matrix"]:
             s.say(f"  serve {_short(Path(answers.well_known_dir) / '.well-known')} at https://{answers.server_name}/")
+        steps = app.deploy_steps(answers, result)
+        if steps:
+            s.say("")
+            s.say("next, in this order:", "bold")
+            for line in format_steps(steps):
+                s.say(f"  {line}")
 
 
 def section_of(cid: str) -> str:
@@ -768,6 +811,13 @@ def _item(item_id: str):
     from wizard.checklist import ITEMS
 
     return ITEMS[item_id]
+
+
+def _arg(path) -> str:
+    """A path as a shell argument, as short as it can be said from the current folder."""
+    import shlex
+
+    return shlex.quote(_short(path))
 
 
 def _short(path) -> str:

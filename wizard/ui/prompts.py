@@ -27,6 +27,7 @@ class Question:
     parse: Callable[[str], Any] | None = None  # text -> value, or ValueError(reason)
     optional: bool = False  # an empty answer is allowed (the value is then `empty`)
     empty: Any = None
+    required: str = "an answer is required"  # why an empty answer is asked again (not optional)
     show: Callable[[Any], str] = field(default=lambda v: "" if v is None else str(v))  # value -> editable text
 
 
@@ -36,7 +37,7 @@ def parse_text(q: Question, raw: str):
     if not raw:
         if q.optional:
             return q.empty
-        raise ValueError("an answer is required")
+        raise ValueError(q.required)
     return q.parse(raw) if q.parse else raw
 
 
