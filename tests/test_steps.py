@@ -432,8 +432,8 @@ def test_minio_pool_is_derived_from_the_tenant_and_restarts_first(tmp_path):
     tree = _tree(tmp_path)
     steps = _rot(tree, *MINIO)
     texts = [s.text for s in steps]
-    pool = texts.index("kubectl -n matrix rollout restart statefulset/minio-pool-0")
-    assert texts[pool + 1].startswith("kubectl -n matrix rollout status statefulset/minio-pool-0")
+    pool = texts.index("kubectl -n matrix rollout restart statefulset/matrix-minio-pool-0")
+    assert texts[pool + 1].startswith("kubectl -n matrix rollout status statefulset/matrix-minio-pool-0")
     assert pool < texts.index("kubectl -n matrix rollout restart statefulset/synapse-main")
     user = _index(steps, "mc admin user add")
     assert steps[user].kind == PROSE and "<alias>" in steps[user].text and user < pool
@@ -445,15 +445,15 @@ def test_minio_pool_is_derived_from_the_tenant_and_restarts_first(tmp_path):
 
     # rename the Tenant and its pool: the StatefulSet name follows
     tenant = tree / "infrastructure/03-minio/tenant.yaml"
-    tenant.write_text(tenant.read_text().replace("  name: minio\n", "  name: matrix-minio\n", 1)
+    tenant.write_text(tenant.read_text().replace("  name: matrix-minio\n", "  name: minio-prod\n", 1)
                       .replace("- name: pool-0", "- name: fast"))
-    assert yaml.safe_load(tenant.read_text())["metadata"]["name"] == "matrix-minio"
+    assert yaml.safe_load(tenant.read_text())["metadata"]["name"] == "minio-prod"
     texts = [s.text for s in _rot(tree, *MINIO)]
-    assert "kubectl -n matrix rollout restart statefulset/matrix-minio-fast" in texts
-    assert not any("minio-pool-0" in t for t in texts)
+    assert "kubectl -n matrix rollout restart statefulset/minio-prod-fast" in texts
+    assert not any("pool-0" in t for t in texts)
     # the root password (the Tenant's configuration Secret) restarts the pool as well
     texts = [s.text for s in _rot(tree, ["infrastructure/03-minio/secrets.yaml"], {("Secret", "minio-config")})]
-    assert texts[-1] == "kubectl -n matrix rollout restart statefulset/matrix-minio-fast"
+    assert texts[-1] == "kubectl -n matrix rollout restart statefulset/minio-prod-fast"
 
 
 def test_servers_are_derived_generically_and_can_be_forced(tmp_path):

@@ -137,7 +137,7 @@ _obj(SYGNAL, "Secret", "sygnal-secrets", _sd("apns-key.p8", "apns-key-id", "apns
                                              "fcm-service-account.json"), component="push")
 _obj(MINIO, "Secret", "minio-config", _sd("config.env"))
 _obj(MINIO, "Secret", "minio-credentials", _sd("CONSOLE_SECRET_KEY", "secret-key", "CONSOLE_ACCESS_KEY", "access-key"))
-_obj("infrastructure/03-minio/tenant.yaml", "Tenant", "minio",
+_obj("infrastructure/03-minio/tenant.yaml", "Tenant", "matrix-minio",
      ["spec.pools[*].volumeClaimTemplate.spec.storageClassName"])
 _obj(REDIS_SECRET, "Secret", "redis-password", _sd("password"))
 _obj(REDIS_STS, "StatefulSet", "redis", _VCT)
@@ -534,7 +534,7 @@ RENAMABLE = [
     (obj_addr(HAPROXY, "ConfigMap", "haproxy-config"), "ps"),
     (obj_addr(COTURN, "ConfigMap", "coturn-config"), "ps"),
     (obj_addr(SYNC, "ConfigMap", "sync-system-config"), "ps"),
-    (obj_addr("infrastructure/03-minio/tenant.yaml", "Tenant", "minio"), "ps"),
+    (obj_addr("infrastructure/03-minio/tenant.yaml", "Tenant", "matrix-minio"), "ps"),
     (obj_addr(MAIN_STS, "StatefulSet", "synapse-main"), "ps"),
     (obj_addr(LI_DEP, "StatefulSet", "synapse-li"), "ps"),
     (obj_addr(REDIS_STS, "StatefulSet", "redis"), "s"),

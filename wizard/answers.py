@@ -40,6 +40,24 @@ def parse_cidr(value: str) -> str:
     return str(net)
 
 
+def open_families(cidrs) -> list[str]:
+    """The address families ("IPv4", "IPv6") that these blocks cover whole: an allowlist that lets every
+    address of a family in is no allowlist (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1, …). Entries that
+    are not address blocks are ignored (the caller reports them)."""
+    nets: dict[int, list] = {4: [], 6: []}
+    for c in cidrs:
+        try:
+            net = ipaddress.ip_network(str(c).strip(), strict=False)
+        except ValueError:
+            continue
+        nets[net.version].append(net)
+    out = []
+    for version, label in ((4, "IPv4"), (6, "IPv6")):
+        if any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(nets[version])):
+            out.append(label)
+    return out
+
+
 def derive_domains(server_name: str) -> dict[str, str]:
     base = server_name[len("matrix."):] if server_name.startswith("matrix.") else server_name
     return {
@@ -100,6 +118,8 @@ class Answers:
     secrets_file: Path | None = None
     well_known_dir: Path | None = None
     checklist: dict = field(default_factory=dict)
+    placeholders: dict = field(default_factory=dict)  # key as written -> Placeholder
+    locations: dict = field(default_factory=dict)  # catalog address -> "FILE › Kind/name"
     raw: dict = field(default_factory=dict)
 
     @property
@@ -118,10 +138,57 @@ class Answers:
         return out
 
 
+@dataclass(frozen=True)
+class Placeholder:
+    """The value the answers give an unknown token: text (not a secret), a reference to an operator secret
+    (env:/file:, read already), or a form to generate (kept in the secrets file)."""
+
+    value: str | None
+    form: str | None = None
+    secret: bool = False
+
+
+_PLACEHOLDER_KEY = re.compile(r"(CHANGE_TO_[A-Z0-9_]+|CHANGE_?ME[A-Z0-9_]*)(@[^@\s]+)?")
+
+
+def _placeholders(raw, base_dir: Path, env) -> dict[str, Placeholder]:
+    from wizard.generate import FORMS
+
+    if raw in (None, {}):
+        return {}
+    if not isinstance(raw, dict):
+        raise AnswersError("expected a mapping of token to value", where="placeholders")
+    out = {}
+    for key, value in raw.items():
+        where = f"placeholders.{key}"
+        if not isinstance(key, str) or not _PLACEHOLDER_KEY.fullmatch(key):
+            raise AnswersError("a key is a placeholder token, optionally @FILE (relative to the deployment)",
+                               where=where)
+        if isinstance(value, dict):
+            if set(value) != {"generate"} or value["generate"] not in FORMS:
+                raise AnswersError(f"expected {{generate: FORM}} with a form of {', '.join(FORMS)}", where=where)
+            out[key] = Placeholder(None, value["generate"], True)
+        elif isinstance(value, str) and value.startswith(("env:", "file:")):
+            out[key] = Placeholder(read_reference(value, where, base_dir, env), None, True)
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            out[key] = Placeholder(str(value), None, False)
+        else:
+            raise AnswersError("expected text, env:NAME, file:PATH or {generate: FORM}", where=where)
+    return out
+
+
+def _locations(raw) -> dict[str, str]:
+    if raw in (None, {}):
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise AnswersError('expected a mapping "<catalog address>": "<file> › <Kind>/<name>"', where="locations")
+    return dict(raw)
+
+
 # ---------------------------------------------------------------- loading
 
 _TOP = {"version", "deployment", "server_name", "domains", "tls", "li", "storage", "turn", "minio", "key_vault",
-        "smtp", "push", "secrets_file", "well_known_dir", "checklist"}
+        "smtp", "push", "secrets_file", "well_known_dir", "checklist", "placeholders", "locations"}
 _SECTIONS = {
     "domains": set(DOMAIN_KEYS),
     "tls": {"mode", "acme_email", "secret_name"},
@@ -338,7 +405,8 @@ def answers_from_dict(data, *, path: Path | None, base_dir: Path, deployment_ove
                    admin_password=admin_password, auth_realm=realm or "", storage_class=storage_class,
                    external_ip=str(external_ip or ""), s3_access_key=s3_access_key, rsa_bits=rsa_bits, smtp=smtp,
                    push=push, secrets_file=secrets_path, well_known_dir=well_known_path,
-                   checklist=dict(checklist), raw=data)
+                   checklist=dict(checklist), placeholders=_placeholders(data.get("placeholders"), base_dir, env),
+                   locations=_locations(data.get("locations")), raw=data)
 
 
 def _bool(get, key, default):

@@ -302,8 +302,9 @@ def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, i
         if not store.exists:
             raise SecretsError(f"no secrets file at {answers.secrets_file}: configure the tree first "
                                "(wizard --answers)")
-        chosen[:] = R.select_ids(list(ids), all_, include_signing, include_rsa, store)
-        bad, explained = R.split_groups(Tree(tree_root), store)
+        includes = {"include-signing-key": include_signing, "include-rsa-key": include_rsa}
+        chosen[:] = R.select_ids(list(ids), all_, includes, store)
+        bad, explained = R.split_groups(Tree(tree_root), store, getattr(answers, "locations", None))
         if bad:
             raise WizardError(f"the tree breaks equality groups the secrets file does not explain: {', '.join(bad)}",
                               hint="run wizard check, settle the values, then rotate")
@@ -313,17 +314,19 @@ def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, i
 
     result = apply(answers, dry_run=dry_run, revoke=revoke, confirm=confirm, decide=decide,
                    confirm_question="Rotate these secrets?", always_confirm=True)
-    locations = R.rotation_locations(chosen)
-    steps = R.rotation_steps(deployment, chosen, locations, result.plan.changed_files, answers=answers)
+    locations = R.rotation_locations(chosen, result.plan.where)
+    steps = R.rotation_steps(deployment, chosen, locations, result.plan.changed_files, answers=answers,
+                             kube_files=result.plan.kube_files)
     return RotateResult(result, fresh, finishing, locations, steps)
 
 
-def deploy_steps(answers, result: ApplyResult) -> list:
-    """How to deploy the configured tree, in order (the tree's own deploy script when nothing would stop it)."""
+def deploy_steps(answers, result: ApplyResult | None = None) -> list:
+    """How to deploy the configured tree, in order (the tree's own deploy script when nothing would stop it).
+    Without a result (a run that wrote nothing), the answers' deployment folder."""
     from wizard.scan import preflight_hits
     from wizard.steps import deploy_steps as steps_for
 
-    root = result.tree_root
+    root = result.tree_root if result is not None else Path(answers.deployment)
     return steps_for(root, cwd=Path.cwd(), blocking_lines=preflight_hits(root))
 
 

@@ -10,6 +10,7 @@ import re
 
 from wizard import catalog as C
 from wizard import generate
+from wizard.answers import open_families
 from wizard.errors import TreeError, WizardError
 from wizard.locate.resolve import Address, Tree, resolve
 from wizard.locate.yamlspan import to_data
@@ -206,10 +207,13 @@ def _li_rules(tree: Tree, broken: set[str]) -> list[Finding]:
             out.append(Finding(f, ln, WARNING, "li-allowlist",
                                f"{ingress.split(' › ')[1]} is reachable from any address",
                                "set li.allowed_cidrs in the answers"))
-        elif any(c.strip() in ("0.0.0.0/0", "::/0") for c in found.spans[0].value.split(",")):
-            out.append(Finding(f, ln, WARNING, "li-allowlist",
-                               f"{ingress.split(' › ')[1]} allows every address (0.0.0.0/0)",
-                               "narrow li.allowed_cidrs"))
+        else:
+            value = found.spans[0].value
+            families = open_families(c for c in value.split(",") if c.strip())
+            if families:  # 0.0.0.0/0, or blocks that together cover a whole family (0.0.0.0/1, 128.0.0.0/1)
+                out.append(Finding(f, ln, WARNING, "li-allowlist",
+                                   f"{ingress.split(' › ')[1]} allows every {' and every '.join(families)} "
+                                   f"address ({value.strip()})", "narrow li.allowed_cidrs"))
     return out
 
 

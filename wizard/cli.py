@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -311,8 +312,11 @@ def cmd_init(ctx: Ctx) -> int:
         ctx.say(f"dry run: would create {dest} from the bundled templates ({count} files); nothing was written")
     else:
         ctx.say(f"created {dest} from the bundled templates ({count} files)")
-        ctx.say(f"next: write an answers file (see answers.example.yaml) and run "
-                f"wizard --answers FILE --deployment {dest}")
+        ctx.say(f"next: wizard --deployment {shlex.quote(_shown(dest))}   # guided setup of the new tree")
+        example = app.example_answers()
+        where = f" ({_shown(example)} documents every key)" if example is not None else ""
+        ctx.say(f"  or write an answers file{where} and run: wizard --answers <your answers file> "
+                f"--deployment {shlex.quote(_shown(dest))}")
     return 0
 
 
@@ -324,7 +328,33 @@ def cmd_apply(ctx: Ctx) -> int:
     answers = load_answers(Path(ctx.opt("answers")), deployment_override=Path(dep_flag) if dep_flag else None)
     result = app.apply(answers, dry_run=bool(ctx.opt("dry_run")), confirm=confirmer(ctx))
     report_apply(ctx, result, answers)
-    return 130 if result.interrupted else 0
+    return exit_code(result)
+
+
+def exit_code(result) -> int:
+    """130 interrupted (after finishing the write); 1 when something is left over; else 0."""
+    if result.interrupted:
+        return 130
+    return 1 if result.plan.leftovers else 0
+
+
+def report_problems(ctx: Ctx, plan) -> None:
+    """What was found elsewhere than the catalog says, what is left (exit 1) and the notes."""
+    from wizard.ui.render import paint
+
+    if plan.found:
+        ctx.say("found elsewhere than the catalog says:")
+        for f in plan.found:
+            ctx.say(f"  {f.id}: {f.how}")
+    if plan.leftovers:
+        ctx.say(paint(f"left over ({len(plan.leftovers)}): the rest is configured; fix these and re-run", "red",
+                      ctx.colour))
+        for p in plan.leftovers:
+            ctx.say(f"  {p.format()}")
+    if plan.notes:
+        ctx.say(f"notes ({len(plan.notes)}): nothing to do for the wizard")
+        for p in plan.notes:
+            ctx.say(f"  {p.format()}")
 
 
 def report_next(ctx: Ctx, steps) -> None:
@@ -350,7 +380,10 @@ def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None
         if quiet_json:
             return
         ctx.emit_json({
-            "ok": True, "exit_code": 0, "dry_run": result.dry_run, "deployment": str(answers.deployment),
+            "ok": not plan.leftovers, "exit_code": exit_code(result), "dry_run": result.dry_run,
+            "deployment": str(answers.deployment),
+            "leftovers": [p.to_json() for p in plan.leftovers], "notes": [p.to_json() for p in plan.notes],
+            "found": [f.to_json() for f in plan.found],
             "created": result.created, "changed_files": changed, "outside_files": outside,
             "generated": sorted(set(plan.generated)), "adopted": sorted(set(plan.adopted)),
             "secrets_file": str(answers.secrets_file) if answers.secrets_file else None,
@@ -372,13 +405,16 @@ def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None
             for line in unified_diff(path, (old or b"").decode("utf-8", "replace"), new.decode(), masker):
                 ctx.say(colour_diff_line(line) if ctx.colour else line)
         ctx.say()
+        report_problems(ctx, plan)
         n = len(changed) + len(outside)
         ctx.say(f"dry run: {n} files would change; nothing was written" if n else "dry run: nothing to change")
         return
     if result.created:
         ctx.say(f"created {answers.deployment} from the bundled templates")
     if not changed and not plan.store_changed and not outside:
+        report_problems(ctx, plan)
         ctx.say(paint("nothing to change: the tree already matches the answers", "green", ctx.colour))
+        warn_tracked(ctx, answers)
         return
     if written is not None and written.secrets_file:
         ctx.say(f"secrets file: {answers.secrets_file} (mode 0600)")
@@ -392,14 +428,26 @@ def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None
         ctx.say(f"  {rel} ({n} {'edit' if n == 1 else 'edits'})")
     for path in outside:
         ctx.say(f"wrote {path}")
+    report_problems(ctx, plan)
     if "li.admin_password" in plan.generated:
         ctx.say(f"the LI admin UI password is in the secrets file: wizard secrets show li.admin_password "
-                f"--answers {_shown(answers.path)}")
+                f"--answers {shlex.quote(_shown(answers.path))}")
     if not result.dry_run:
         from wizard import app
 
         report_next(ctx, app.deploy_steps(answers, result))
+    warn_tracked(ctx, answers)
+
+
+def warn_tracked(ctx: Ctx, answers) -> None:
+    """Files holding secrets that git tracks would be pushed in clear: the secrets file above all."""
     tracked = tracked_secret_files(answers)
+    secrets_file = str(answers.secrets_file) if answers.secrets_file is not None else None
+    if secrets_file in tracked:
+        tracked.remove(secrets_file)
+        ctx.warn(f"the secrets file {_shown(secrets_file)} is tracked by git: every generated secret would be pushed "
+                 f"in clear; untrack it (git rm --cached {shlex.quote(_shown(secrets_file))}), keep it out of git "
+                 "(.gitignore) and back it up elsewhere")
     if tracked:
         ctx.warn(f"{len(tracked)} files holding secrets are tracked by git "
                  f"({', '.join(tracked[:3])}{', …' if len(tracked) > 3 else ''}): do not push them in clear; "
@@ -485,11 +533,16 @@ def cmd_rotate(ctx: Ctx) -> int:
 
     dry = r.result.dry_run
     if ctx.json:
-        ctx.emit_json({"ok": True, "dry_run": dry, "rotated": r.rotated, "finished": r.finished,
-                       "locations": r.locations, "next_steps": to_json(r.steps)})
-        return 130 if r.result.interrupted else 0
+        plan = r.result.plan
+        ctx.emit_json({"ok": not plan.leftovers, "exit_code": exit_code(r.result), "dry_run": dry,
+                       "rotated": r.rotated, "finished": r.finished, "locations": r.locations,
+                       "leftovers": [p.to_json() for p in plan.leftovers], "notes": [p.to_json() for p in plan.notes],
+                       "next_steps": to_json(r.steps)})
+        return exit_code(r.result)
     if dry:
         report_apply(ctx, r.result, answers)
+    elif r.result.plan.leftovers:
+        report_problems(ctx, r.result.plan)
     for w in r.result.warnings:
         ctx.warn(w)
     verb = "would rotate" if dry else "rotated"
@@ -505,7 +558,9 @@ def cmd_rotate(ctx: Ctx) -> int:
         ctx.say("next, in this order:" if not dry else "after the rotation, in this order:")
         for line in format_steps(r.steps):
             ctx.say(f"  {line}")
-    return 130 if r.result.interrupted else 0
+    if not dry:
+        warn_tracked(ctx, answers)
+    return exit_code(r.result)
 
 
 def cmd_undo(ctx: Ctx) -> int:
@@ -525,7 +580,8 @@ def cmd_undo(ctx: Ctx) -> int:
             ctx.say(f"dry run: the last run ({up.time}) changed nothing; undo would restore nothing")
         else:
             ctx.say(f"the last run ({up.time}) changed nothing: nothing to undo, nothing restored")
-            ctx.say("run wizard undo again to restore the state before the run that last changed files")
+            ctx.say(f"to restore the state before the run that last changed files, run it again: "
+                    f"wizard undo --deployment {shlex.quote(_shown(where.deployment))}")
         return 0
     if r.dry_run:
         ctx.say(f"dry run: would restore {len(up.restores)} files from {up.backup} (the run of {up.time}); "

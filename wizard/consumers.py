@@ -49,6 +49,7 @@ class EnvsubstConfig:
     env: dict[str, SecretKey] = field(default_factory=dict)  # VAR -> the Secret key it comes from
     literal: dict[str, str] = field(default_factory=dict)  # VAR -> a value written in the manifest
     computed: set[str] = field(default_factory=set)  # VARs the script sets itself
+    env_from: list[tuple[str, str]] = field(default_factory=list)  # (file, name) of the Secrets loaded whole
     only: frozenset[str] | None = None  # SHELL-FORMAT: only these are substituted; None: every reference
 
 
@@ -174,6 +175,7 @@ def _environment(container: dict, objs, cfg: EnvsubstConfig) -> None:
         ref = (ef or {}).get("secretRef") or {}
         prefix = (ef or {}).get("prefix") or ""
         for f, secret in _named(objs, "Secret", ref.get("name")) if ref.get("name") else []:
+            cfg.env_from.append((f, ref["name"]))
             for holder in ("stringData", "data"):
                 for key in (secret.get(holder) or {}):
                     cfg.env[prefix + str(key)] = SecretKey(f, ref["name"], str(key))

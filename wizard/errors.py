@@ -28,6 +28,10 @@ class TreeError(WizardError):
     """The deployment tree cannot be read or edited; `where` is file:line."""
 
 
+class OutsideTree(TreeError):
+    """A manifest path that leaves the tree (through a link): refused outright, exit 2."""
+
+
 class SecretsError(WizardError):
     """The secrets file is unusable (permissions, format, disagreement)."""
 

@@ -68,7 +68,51 @@ GENERATORS = {
     "django_key": django_key,
     "livekit_key": livekit_key,
     "signing_key": signing_key,
+    "rsa_key": rsa_key,
 }
+FORMS = tuple(GENERATORS)  # what `placeholders: {TOKEN: {generate: FORM}}` may ask for
+
+
+def is_form_placeholder(form: str, value: str) -> bool:
+    """A value that only looks set: the signing key line's `a_XXXX` id of a fresh tree."""
+    return form == "signing_key" and value.split()[1:2] == ["a_XXXX"]
+
+
+class Generators:
+    """The CSPRNG generators, with the slow ones (RSA, bcrypt) run in background threads so that they
+    overlap the parsing of the tree. The planner takes one of these: it never draws randomness itself."""
+
+    def __init__(self):
+        self._pool = None
+        self._rsa: dict[int, object] = {}
+
+    def _submit(self, fn, *args):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wizard-gen")
+        return self._pool.submit(fn, *args)
+
+    def prefetch_rsa(self, bits: int) -> None:
+        if bits not in self._rsa:
+            self._rsa[bits] = self._submit(rsa_key, bits)
+
+    def new(self, form: str, **params) -> str:
+        if form == "rsa_key":
+            bits = int(params.get("bits") or 2048)
+            job = self._rsa.pop(bits, None)
+            return job.result() if job is not None else rsa_key(bits)
+        return GENERATORS[form]()
+
+    def htpasswd(self, user: str, pw: str):
+        """A callable giving the htpasswd line (computed in the background meanwhile)."""
+        job = self._submit(htpasswd_line, user, pw)
+        return job.result
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 def signing_key_parts(line: str) -> tuple[str, str, bytes]:
@@ -100,6 +144,12 @@ def verify_key_b64(line: str) -> tuple[str, str]:
 DENYLIST_ENV = "WIZARD_SIGNING_KEY_DENYLIST"
 
 
+def load_denylist() -> frozenset[str]:
+    """Verify keys (unpadded base64) known to be bad: the bundled list plus the operator's file (read once
+    by the application and handed to the planner)."""
+    return frozenset(_denylist())
+
+
 def _denylist() -> set[str]:
     """Verify keys (unpadded base64) known to be bad: the bundled list plus the operator's file."""
     import os
@@ -121,7 +171,7 @@ def _denylist() -> set[str]:
     return out
 
 
-def signing_key_problem(line: str) -> str | None:
+def signing_key_problem(line: str, denylist: frozenset[str] | None = None) -> str | None:
     """Why a signing key must not be used, or None."""
     try:
         _, _, seed = signing_key_parts(line)
@@ -130,7 +180,7 @@ def signing_key_problem(line: str) -> str | None:
     if len(set(seed)) <= 2 or all((seed[i + 1] - seed[i]) % 256 == 1 for i in range(31)):
         return "its seed is degenerate (a repeated or counting byte pattern): anyone can derive it"
     _, pub = verify_key_b64(line)
-    if pub in _denylist():
+    if pub in (load_denylist() if denylist is None else denylist):
         return "it is on the deny-list of known compromised keys"
     return None
 

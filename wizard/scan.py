@@ -26,10 +26,35 @@ class ValueText:
 
 
 def tree_files(tree: Tree) -> list[str]:
+    """Every file of the tree, relative to its root. A folder or file linked from inside the tree is followed
+    when its real place is inside the tree too; one that leaves the tree is refused (OutsideTree, exit 2)."""
+    from wizard.errors import OutsideTree
+
     out = []
     root = str(tree.root)
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".git"))
+    real_root = os.path.realpath(root)
+    seen = {real_root}
+
+    def inside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return real == real_root or real.startswith(real_root + os.sep)
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith(".git"):
+                continue
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                if not inside(full):
+                    raise OutsideTree("points outside the tree (through a link); refused", where=rel,
+                                      hint="replace the link by the folder itself")
+                if os.path.realpath(full) in seen:
+                    continue  # a link back into a folder already walked
+            seen.add(os.path.realpath(full))
+            keep.append(d)
+        dirnames[:] = keep
         for name in sorted(filenames):
             if name.startswith(TEMP_PREFIX):
                 continue

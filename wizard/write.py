@@ -171,14 +171,15 @@ def write_plan(plan, root: Path, *, backup: bool = True) -> Written:
         current = path.read_bytes() if path.exists() else None
         if current != old:
             raise WizardError(f"{path} changed since it was read; nothing was written", hint="re-run the command")
-    if store is not None and store.path is not None and plan.store_changed:
-        verify_unchanged(store)
-
     done = Written()
     if not targets and not outside and not plan.store_changed and not (store is not None and store.rotating):
         if backup:
             record_run(root, changed=False)
         return done
+    if store is not None and store.path is not None:
+        # the plan was made from these secrets, written or not: another run that changed them since (a
+        # rotation) would be undone by writing values decided from the old ones
+        verify_unchanged(store)
     final_store = None
     if store is not None and store.path is not None:
         final = store.copy()

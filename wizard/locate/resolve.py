@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wizard.errors import CannotCarry, TreeError
+from wizard.errors import CannotCarry, OutsideTree, TreeError
 from wizard.files import read_regular
 from wizard.locate import views as V
 from wizard.locate.jsonspan import JNode, JsonSyntaxError, parse_json
@@ -130,8 +130,8 @@ class Tree:
                 real = path.resolve()
                 root = self.root.resolve()
                 if real != root and root not in real.parents:
-                    raise TreeError("points outside the tree (through a link); refused", where=rel,
-                                    hint="replace the link by the folder or file itself")
+                    raise OutsideTree("points outside the tree (through a link); refused", where=rel,
+                                      hint="replace the link by the folder or file itself")
                 f = SourceFile.from_bytes(rel, read_regular(real, rel))
             self._files[rel] = f
         return f
