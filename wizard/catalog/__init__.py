@@ -5,9 +5,10 @@ from dataclasses import dataclass
 
 from wizard.catalog import records as _R
 from wizard.catalog.model import (ADD, CONF_LINE, DOCUMENT, ISSUER, LINE_BREAKS, OLD_KEYS, SECRET, SECTION, SET,
-                                  SETTING, TOKEN_RE, Component, Docs, Limits, Location, Record, Rotation, has_token)
+                                  SETTING, TOKEN_RE, Component, Docs, Limits, Location, Record, Rotation, SecretRef,
+                                  has_token)
 from wizard.catalog.records import (COMPONENTS, HOMESERVER_CONFIGS, INGRESSES, LI_INGRESSES, PLAIN_COPIES, RECORDS,
-                                    SELFSIGNED_DOC, TURN_USERNAME_SOURCE)
+                                    SELFSIGNED_DOC, SMTP_SECTION_KEYS, TURN_USERNAME_SOURCE, smtp_section)
 
 RECORD_BY_ID: dict[str, Record] = {r.id: r for r in RECORDS}
 PLACEHOLDER_PREFIX = "placeholder."

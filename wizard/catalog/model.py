@@ -38,6 +38,7 @@ class Location:
     optional: bool = False  # a plain copy no workload mounts: when its file is absent, a note
     meaning: str | None = None
     example: str | None = None  # the commented example an added key goes after (default: the key)
+    after: str | None = None  # the key an added key goes after, when there is no commented example
     envsubst: bool = False  # a config rendered by envsubst: secrets in a section are written as ${VAR}
 
     @property
@@ -64,7 +65,7 @@ class Rotation:
     db_role: tuple[str, str] | None = None  # (CloudNativePG Cluster, role) whose password it is
     notes: tuple[str, ...] = ()  # steps by hand, in the operator's words
     via: str | None = None  # rotated by rotating this id instead
-    also: tuple[str, ...] = ()  # more locations a rotation rewrites (addresses)
+    keep_old: tuple[Location, ...] = ()  # where replaced values stay verifiable (old_signing_keys)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,14 @@ class Component:
     name: str
     anchors: tuple[str, ...]  # object addresses (FILE › Kind/name) or plain files
     switch: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A secret inside a section value: `${VAR}` where the config is rendered by envsubst (VAR: the key of
+    the Secret the pod loads that holds the id), the value itself in a plain copy."""
+
+    id: str
 
 
 def has_token(value: str) -> bool:

@@ -3,7 +3,7 @@ they belong to. Adding a generated secret is adding one record here."""
 from __future__ import annotations
 
 from wizard.catalog.model import (ADD, CONF_LINE, DOCUMENT, ISSUER, LINE_BREAKS, OLD_KEYS, SECRET, SECTION,
-                                  SETTING, Component, Docs, Limits, Location, Record, Rotation)
+                                  SETTING, Component, Docs, Limits, Location, Record, Rotation, SecretRef)
 
 # Files, objects and keys that recur (short names keep the tables readable).
 MAIN_SECRETS = "main-instance/01-synapse/secrets.yaml › Secret/synapse-secrets › stringData"
@@ -93,8 +93,8 @@ SECRET_RECORDS: tuple[Record, ...] = (
            rotation=Rotation(in_all=False, include_flag="include-signing-key", retire=True, notes=(
                "remote servers fetch the new key from /_matrix/key/v2/server; the old verify key stays published "
                "under old_signing_keys",),
-               also=tuple(f"{h} › (yaml) old_signing_keys" if "›" in h else f"{h} › old_signing_keys"
-                          for h in HOMESERVER_CONFIGS)),
+               keep_old=tuple(L(f"{h} › (yaml) old_signing_keys" if "›" in h else f"{h} › old_signing_keys",
+                                write=OLD_KEYS, after="signing_key_path") for h in HOMESERVER_CONFIGS)),
            docs=Docs("federation signatures of main **and** LI (one key, rule 1)",
                      "impersonation of the server to every federated server", "synapse-main, synapse-li, workers",
                      "none; the old verify key is published under `old_signing_keys` (see below)", "signing_keys")),
@@ -210,8 +210,7 @@ SECRET_RECORDS: tuple[Record, ...] = (
            what="the LI admin UI basic-auth password (kept only in the secrets file)",
            limits=Limits(LINE_BREAKS, "a basic-auth password is one line", 72,
                          "bcrypt (the htpasswd line) reads at most 72 bytes"),
-           rotation=Rotation(notes=("the LI admin UI asks for the new password at the next login",),
-                             also=(f"{ADMIN_LI} › Secret/synapse-admin-auth › stringData.auth",)),
+           rotation=Rotation(notes=("the LI admin UI asks for the new password at the next login",)),
            docs=Docs("basic auth of the LI admin UI (with its htpasswd line)", "LI admin access (with the allowlist)",
                      "ingress-nginx reads the Secret itself", "none", "li")),
     Record("li.admin_htpasswd", SECRET, (L(f"{ADMIN_LI} › Secret/synapse-admin-auth › stringData.auth"),),
@@ -357,12 +356,29 @@ SETTING_RECORDS: tuple[Record, ...] = (
            docs=Docs(section="li")),
     Record("smtp.section", SETTING, (L(f"{MAIN_HS} email", write=SECTION, example="email:", envsubst=True),
                                      L(f"{PLAIN_HS} › email", write=SECTION, example="email:")),
-           answers_key="smtp", derive="smtp_section", derived_from=("smtp.password",), component="smtp",
-           docs=Docs(section="external"),
+           answers_key="smtp", derive="smtp_section", component="smtp", docs=Docs(section="external"),
            what="the homeserver's email section"),
 )
 
 RECORDS: tuple[Record, ...] = SECRET_RECORDS + SETTING_RECORDS
+
+# The homeserver's email section, from the answers' smtp: section; section key -> the answers key it comes from.
+SMTP_SECTION_KEYS = {"smtp_host": "host", "smtp_port": "port", "require_transport_security":
+                     "require_transport_security", "notif_from": "from", "smtp_user": "user", "smtp_pass": "password"}
+
+
+def smtp_section(smtp: dict | None) -> dict | None:
+    """The email section Synapse reads (None while SMTP is off); the password is the secret smtp.password."""
+    if not smtp or not smtp.get("enabled"):
+        return None
+    out = {"smtp_host": smtp["host"], "smtp_port": smtp["port"],
+           "require_transport_security": smtp["require_transport_security"], "notif_from": smtp["from"],
+           "enable_notifs": True}
+    if smtp.get("user"):
+        out["smtp_user"] = smtp["user"]
+    if smtp.get("password") is not None:
+        out["smtp_pass"] = SecretRef("smtp.password")
+    return out
 
 COMPONENTS: tuple[Component, ...] = (
     Component("push", ("main-instance/07-sygnal/deployment.yaml › Secret/sygnal-secrets",
