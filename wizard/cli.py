@@ -429,19 +429,19 @@ def report_apply(ctx: Ctx, result, answers, *, quiet_json: bool = False) -> None
     for path in outside:
         ctx.say(f"wrote {path}")
     report_problems(ctx, plan)
-    if "li.admin_password" in plan.generated:
-        ctx.say(f"the LI admin UI password is in the secrets file: wizard secrets show li.admin_password "
+    for cid in kept_only_in_secrets_file(plan):
+        ctx.say(f"{_what(cid)} is in the secrets file: wizard secrets show {cid} "
                 f"--answers {shlex.quote(_shown(answers.path))}")
     if not result.dry_run:
         from wizard import app
 
         report_next(ctx, app.deploy_steps(answers, result))
-    warn_tracked(ctx, answers)
+    warn_tracked(ctx, answers, plan)
 
 
-def warn_tracked(ctx: Ctx, answers) -> None:
+def warn_tracked(ctx: Ctx, answers, plan=None) -> None:
     """Files holding secrets that git tracks would be pushed in clear: the secrets file above all."""
-    tracked = tracked_secret_files(answers)
+    tracked = tracked_secret_files(answers, plan)
     secrets_file = str(answers.secrets_file) if answers.secrets_file is not None else None
     if secrets_file in tracked:
         tracked.remove(secrets_file)
@@ -452,6 +452,21 @@ def warn_tracked(ctx: Ctx, answers) -> None:
         ctx.warn(f"{len(tracked)} files holding secrets are tracked by git "
                  f"({', '.join(tracked[:3])}{', …' if len(tracked) > 3 else ''}): do not push them in clear; "
                  "encrypt them (sops) or generate SealedSecrets instead")
+
+
+def kept_only_in_secrets_file(plan) -> list[str]:
+    """Secrets generated in this run that live nowhere in the tree (a password the tree holds only as a hash)."""
+    from wizard.catalog import record
+
+    return [cid for cid in sorted(set(plan.generated)) if (r := record(cid)) is not None and not r.locations
+            and not r.provided]
+
+
+def _what(cid: str) -> str:
+    from wizard.catalog import record
+
+    r = record(cid)
+    return (r.what or cid).split(" (")[0] if r is not None else cid
 
 
 def _next_json(answers, result) -> list:
@@ -466,12 +481,17 @@ def _shown(path) -> str:
     return rel if not rel.startswith("..") else str(path)
 
 
-def tracked_secret_files(answers) -> list[str]:
-    """Manifests holding secrets, and the secrets file, that git tracks (they would be pushed in clear)."""
-    from wizard.catalog import SECRETS
+def tracked_secret_files(answers, plan=None) -> list[str]:
+    """Manifests holding secrets (where this tree holds them, when a plan says), and the secrets file, that git
+    tracks: they would be pushed in clear."""
+    from wizard.catalog import SECRET, record, secrets
     from wizard.write import git_tracked
 
-    files = sorted({loc.split(" › ")[0] for s in SECRETS for loc in s.locations})
+    if plan is not None:
+        files = sorted({a.split(" › ")[0].split(":")[0] for cid, where in plan.where.items()
+                        if (r := record(cid)) is not None and r.kind == SECRET for a in where})
+    else:
+        files = sorted({loc.file for s in secrets() for loc in s.locations})
     out = git_tracked(Path(answers.deployment), [f for f in files if (Path(answers.deployment) / f).exists()])
     if answers.secrets_file is not None and Path(answers.secrets_file).exists():
         sf = Path(answers.secrets_file)

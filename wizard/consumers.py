@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from wizard.errors import TreeError
-from wizard.locate.yamlspan import map_get, object_id, scalar, to_data
+from wizard.locate.yamlspan import map_get
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet")
 _REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -65,29 +65,26 @@ def pod_spec(doc: dict) -> dict | None:
     return pod if isinstance(pod, dict) else None
 
 
-def objects(tree) -> list[tuple[str, dict]]:
-    """(file, data) of every Kubernetes object in the files that parse."""
-    from wizard.scan import tree_files
+class _Objects:
+    """The tree's Kubernetes objects by kind and name; the data of workloads only (the rest by their nodes)."""
 
-    out = []
-    for rel in tree_files(tree):
-        if not rel.endswith((".yaml", ".yml")):
-            continue
-        try:
-            _, docs = tree.yaml_docs(rel)
-        except TreeError:
-            continue
-        for doc in docs:
-            if object_id(doc) is None:
-                continue
-            data = to_data(doc)
-            if isinstance(data, dict):
-                out.append((rel, data))
-    return out
+    def __init__(self, tree, index=None):
+        from wizard.index import TreeIndex
+
+        self.index = index if index is not None else TreeIndex.build(tree)
+
+    def workloads(self):
+        return [(o.file, o.data) for o in self.index.objects if o.kind in WORKLOAD_KINDS]
+
+    def named(self, kind: str, name: str):
+        return [o for o in self.index.of_kind(kind) if o.name == name]
 
 
-def _named(objs, kind: str, name: str) -> list[tuple[str, dict]]:
-    return [(f, d) for f, d in objs if d.get("kind") == kind and (d.get("metadata") or {}).get("name") == name]
+def _keys(obj, holder: str) -> list[str]:
+    node = map_get(obj.node, holder)
+    if node is None or node.kind != "map":
+        return []
+    return [str(k.value) for k, _ in node.value]
 
 
 def _script(container: dict) -> str:
@@ -101,12 +98,10 @@ def _script(container: dict) -> str:
     return "\n".join(parts)
 
 
-def envsubst_configs(tree) -> list[EnvsubstConfig]:
-    objs = objects(tree)
+def envsubst_configs(tree, index=None) -> list[EnvsubstConfig]:
+    objs = _Objects(tree, index)
     out: list[EnvsubstConfig] = []
-    for _, doc in objs:
-        if doc.get("kind") not in WORKLOAD_KINDS:
-            continue
+    for _, doc in objs.workloads():
         pod = pod_spec(doc)
         if pod is None:
             continue
@@ -124,10 +119,10 @@ def envsubst_configs(tree) -> list[EnvsubstConfig]:
                 if found is None:
                     continue
                 cm_name, key = found
-                hits = _named(objs, "ConfigMap", cm_name)
+                hits = objs.named("ConfigMap", cm_name)
                 if len(hits) != 1:
                     continue
-                cfg = EnvsubstConfig(f"{doc['kind']}/{(doc.get('metadata') or {}).get('name')}", hits[0][0],
+                cfg = EnvsubstConfig(f"{doc['kind']}/{(doc.get('metadata') or {}).get('name')}", hits[0].file,
                                      cm_name, key, only=only)
                 _environment(c, objs, cfg)
                 cfg.computed = {a for a in _ASSIGN.findall(script)} - set(cfg.env) - set(cfg.literal)
@@ -170,15 +165,15 @@ def _mounted_configmap(container: dict, volumes: dict, src: str) -> tuple[str, s
     return cm["name"], rel
 
 
-def _environment(container: dict, objs, cfg: EnvsubstConfig) -> None:
+def _environment(container: dict, objs: _Objects, cfg: EnvsubstConfig) -> None:
     for ef in container.get("envFrom") or []:
         ref = (ef or {}).get("secretRef") or {}
         prefix = (ef or {}).get("prefix") or ""
-        for f, secret in _named(objs, "Secret", ref.get("name")) if ref.get("name") else []:
-            cfg.env_from.append((f, ref["name"]))
+        for secret in objs.named("Secret", ref.get("name")) if ref.get("name") else []:
+            cfg.env_from.append((secret.file, ref["name"]))
             for holder in ("stringData", "data"):
-                for key in (secret.get(holder) or {}):
-                    cfg.env[prefix + str(key)] = SecretKey(f, ref["name"], str(key))
+                for key in _keys(secret, holder):
+                    cfg.env[prefix + key] = SecretKey(secret.file, ref["name"], key)
     for e in container.get("env") or []:
         if not isinstance(e, dict) or not e.get("name"):
             continue
@@ -187,46 +182,39 @@ def _environment(container: dict, objs, cfg: EnvsubstConfig) -> None:
             continue
         skr = ((e.get("valueFrom") or {}).get("secretKeyRef") or {})
         if skr.get("name") and skr.get("key"):
-            hits = _named(objs, "Secret", skr["name"])
+            hits = objs.named("Secret", skr["name"])
             if hits:
-                cfg.env[e["name"]] = SecretKey(hits[0][0], skr["name"], str(skr["key"]))
+                cfg.env[e["name"]] = SecretKey(hits[0].file, skr["name"], str(skr["key"]))
 
 
-def secret_value(tree, sk: SecretKey) -> str | None:
+def _value(obj, holder: str, key: str):
+    node = map_get(map_get(obj.node, holder), key)
+    return node.value if node is not None and node.kind == "scalar" and isinstance(node.value, str) else None
+
+
+def secret_value(index, sk: SecretKey) -> str | None:
+    """The value a Secret key holds (stringData as written, data decoded from base64)."""
     import base64
 
-    for f, d in objects_in(tree, sk.file):
-        if d.get("kind") == "Secret" and (d.get("metadata") or {}).get("name") == sk.name:
-            sd = d.get("stringData") or {}
-            if sk.key in sd:
-                return str(sd[sk.key])
-            data = d.get("data") or {}
-            if sk.key in data:
-                try:
-                    return base64.b64decode(str(data[sk.key])).decode("utf-8")
-                except ValueError:
-                    return None
+    for o in index.named("Secret", sk.name):
+        if o.file != sk.file:
+            continue
+        value = _value(o, "stringData", sk.key)
+        if value is not None:
+            return value
+        data = _value(o, "data", sk.key)
+        if data is not None:
+            try:
+                return base64.b64decode(data).decode("utf-8")
+            except ValueError:
+                return None
     return None
 
 
-def objects_in(tree, rel: str) -> list[tuple[str, dict]]:
-    try:
-        _, docs = tree.yaml_docs(rel)
-    except TreeError:
-        return []
-    out = []
-    for doc in docs:
-        data = to_data(doc) if doc is not None else None
-        if isinstance(data, dict):
-            out.append((rel, data))
-    return out
-
-
-def template_text(tree, cfg: EnvsubstConfig) -> str | None:
-    for _, d in objects_in(tree, cfg.file):
-        if d.get("kind") == "ConfigMap" and (d.get("metadata") or {}).get("name") == cfg.configmap:
-            v = (d.get("data") or {}).get(cfg.key)
-            return v if isinstance(v, str) else None
+def template_text(index, cfg: EnvsubstConfig) -> str | None:
+    for o in index.named("ConfigMap", cfg.configmap):
+        if o.file == cfg.file:
+            return _value(o, "data", cfg.key)
     return None
 
 

@@ -290,7 +290,7 @@ class Finder:
         if self._envsubst is None:
             from wizard.consumers import envsubst_configs
 
-            self._envsubst = envsubst_configs(self.index.tree)
+            self._envsubst = envsubst_configs(self.index.tree, self.index)
         return self._envsubst
 
     def _secret_obj(self, file: str, name: str) -> Obj | None:

@@ -534,18 +534,19 @@ class Planner:
 
         after = self.tree.with_texts({rel: self.plan.files[rel].to_bytes(text)
                                       for rel, text in self.plan.new_texts.items()})
+        index = TreeIndex.build(after) if self.plan.new_texts else self.index
         owned = self._owned_secret_keys()
         judged: set = set()
         seen: set = set()  # the workers of one instance render the same config from the same Secret
-        for cfg in K.envsubst_configs(after):
-            text = K.template_text(after, cfg)
+        for cfg in K.envsubst_configs(after, index):
+            text = K.template_text(index, cfg)
             if text is None:
                 continue
             env = dict(cfg.literal)
             env.update({v: K.STAND_IN for v in cfg.computed})
             suspects = []
             for var, sk in cfg.env.items():
-                value = K.secret_value(after, sk)
+                value = K.secret_value(index, sk)
                 if value is None:
                     continue
                 env[var] = value

@@ -23,9 +23,14 @@ def parse_yaml_stream(view: View) -> list[JNode | None]:
         raise TreeError(f"not valid YAML: {exc.problem or exc.context}", where=where) from None
     except yaml.YAMLError as exc:
         raise TreeError(f"not valid YAML: {exc}", where=view.file.rel) from None
-    out = [_convert(view, root) if root is not None else None for root in roots]
-    for doc in out:
-        if doc is not None and _expanded_size(doc) > MAX_EXPANDED_NODES:
+    out, aliased = [], []
+    for root in roots:
+        doc, used_alias = _convert(view, root) if root is not None else (None, False)
+        out.append(doc)
+        if used_alias:
+            aliased.append(doc)
+    for doc in aliased:
+        if _expanded_size(doc) > MAX_EXPANDED_NODES:
             raise TreeError(f"not valid YAML here: its aliases expand to more than {MAX_EXPANDED_NODES} nodes "
                             "(an alias bomb?)", where=view.where(doc.start))
     return out
@@ -72,12 +77,15 @@ def parse_yaml_single(view: View) -> JNode | None:
     return docs[0] if docs else None
 
 
-def _convert(view: View, node) -> JNode:
+def _convert(view: View, node) -> tuple[JNode, bool]:
+    """The span nodes of a composed document, and whether an alias made a node appear twice."""
     memo: dict[int, JNode] = {}
+    aliased = [False]
 
     def conv(n) -> JNode:
         got = memo.get(id(n))
         if got is not None:
+            aliased[0] = True
             return got
         if isinstance(n, yaml.ScalarNode):
             out = JNode("scalar", n.start_mark.index, n.end_mark.index, n.value, n.style or "")
@@ -104,7 +112,7 @@ def _convert(view: View, node) -> JNode:
         memo[id(n)] = out
         return out
 
-    return conv(node)
+    return conv(node), aliased[0]
 
 
 def map_get(node: JNode | None, key: str) -> JNode | None:
