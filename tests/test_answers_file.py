@@ -10,7 +10,8 @@ import yaml
 
 from helpers import FULL_ANSWERS
 from wizard import answers as A
-from wizard.answers_file import LAYOUT, render_answers, save_answers
+from wizard.answers_file import render_answers, save_answers
+from wizard.catalog import answers as S
 from wizard.errors import AnswersError
 
 FULL = dict(FULL_ANSWERS, turn={"external_ip": "198.51.100.7"}, key_vault={"rsa_bits": 4096},
@@ -22,12 +23,27 @@ FULL = dict(FULL_ANSWERS, turn={"external_ip": "198.51.100.7"}, key_vault={"rsa_
             checklist={"firewall.ports": True, "li.legal_review": True})
 
 
-def test_layout_is_the_contract():
-    top = {k for k, _, _ in LAYOUT}
-    assert top == A._TOP
-    for key, _, children in LAYOUT:
-        if key in A._SECTIONS:
-            assert {k for k, _, _ in children} == A._SECTIONS[key], key
+# PRODUCT.md's key list ("The answers file"): the contract the schema keeps.
+CONTRACT = {
+    "version", "deployment", "server_name",
+    *(f"domains.{k}" for k in ("matrix", "element", "turn", "li_matrix", "li_element", "li_admin", "livekit")),
+    "tls.mode", "tls.acme_email", "tls.secret_name",
+    "li.allowed_cidrs", "li.admin_user", "li.admin_password", "li.auth_realm",
+    "storage.class", "turn.external_ip", "minio.s3_access_key", "key_vault.rsa_bits",
+    "smtp.enabled", "smtp.host", "smtp.port", "smtp.user", "smtp.password", "smtp.from",
+    "smtp.require_transport_security",
+    "push.enabled", "push.apns.key_file", "push.apns.key_id", "push.apns.team_id", "push.apns.topic",
+    "push.fcm.service_account_file",
+    "secrets_file", "well_known_dir", "checklist", "placeholders", "locations",
+}
+
+
+def test_schema_is_the_contract():
+    """Every key of PRODUCT's list, and no other, holds a value; the sections are exactly their parents."""
+    assert {k.key for k in S.leaves()} == CONTRACT
+    parents = {k.parent for k in S.SCHEMA if k.parent}
+    assert {k.key for k in S.SCHEMA if k.type == S.SECTION} == parents
+    assert set(S.required_keys()) == {"version", "server_name"}
 
 
 @pytest.mark.parametrize("data", [

@@ -1,5 +1,7 @@
 """Issue 3: the guided setup, driven as a person would drive it: the real CLI in a pseudo-terminal
-(pexpect), real questionary prompts, keys typed one answer at a time."""
+(pexpect), real questionary prompts, keys typed one answer at a time. Issue 13: on the operator's own
+tree it asks for each unknown token and each ambiguous location (tests/test_answers_schema.py drives the
+same flow in-process)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +16,7 @@ import yaml
 from helpers import FULL_ANSWERS, digest, run_wizard, snapshot, write_answers
 
 pexpect = pytest.importorskip("pexpect")
+pytestmark = pytest.mark.e2e  # every test here runs the CLI: in a terminal, or as a subprocess
 
 PROMPT_TIMEOUT = 60
 
@@ -88,7 +91,7 @@ def plain(text: str) -> str:
 def first_run_script(server_name: str, *, cidrs: str = "open", confirm_firewall: bool = False):
     return [
         ("Create it from the bundled templates", ""),
-        ("Check for kubectl, helm and a reachable cluster now", ""),
+        ("Check now that kubectl is installed, helm is installed and kubectl reaches the cluster", ""),
         ("Done: cert-manager", ""),
         ("S3 access key id", ""),
         ("RSA key size", ""),
@@ -96,7 +99,7 @@ def first_run_script(server_name: str, *, cidrs: str = "open", confirm_firewall:
         ("Use these host names", ""),
         ("Write the .well-known delegation files", ""),
         ("Folder for them", ""),
-        ("Check that these hosts resolve in DNS now", ""),
+        ("Check now that every host resolves in DNS", ""),
         ("Networks allowed to reach the LI instance", cidrs),
         ("LI admin UI user name", ""),
         ("LI admin UI password reference", ""),
@@ -105,8 +108,8 @@ def first_run_script(server_name: str, *, cidrs: str = "open", confirm_firewall:
         ("Done: the signing key is backed up", ""),
         ("Certificates:", ""),
         ("ACME account e-mail", ""),
-        ("Send e-mail", ""),
         ("TURN public IP address", ""),
+        ("Send e-mail", ""),
         ("Configure push notifications", ""),
         ("StorageClass for every volume", ""),
         ("Done: a backup was restored", ""),
@@ -320,7 +323,7 @@ def test_smtp_check_and_test_mail_against_a_real_server(tmp_path, smtp_server):
     code, out = term.finish()
     assert code == 0, out[-3000:]
     assert any("SMTP server host: 127.0.0.1" in q for q in questions)
-    assert f"SMTP: 127.0.0.1:{smtp_server.port} answers EHLO" in out
+    assert f"the SMTP server answers: 127.0.0.1:{smtp_server.port} answers EHLO" in out
     assert len(smtp_server.messages) == 1
     mail = smtp_server.messages[0]
     assert mail.rcpt_tos == ["ops@acme-corp.net"]
@@ -351,3 +354,24 @@ def test_no_terminal_with_prefill_needs_yes_then_applies(tmp_path):
     assert saved["domains"]["matrix"] == "matrix.example.net"  # server name is the matrix host
     assert "well_known_dir" not in saved
     assert run_wizard("check", "--deployment", str(tmp_path / "deployment")).returncode == 0
+
+
+def test_own_tree_asks_for_an_unknown_token_and_an_ambiguous_location(tmp_path):
+    """Issue 13 in a terminal: the tree has a token no catalog row knows and two copies of the coturn
+    Secret. Guided setup asks for the token's value (here a reference, so the value stays a secret) and
+    which copy is the catalog's, keeps both in the answers file, and configures the rest."""
+    from test_answers_schema import AMBIGUOUS, COTURN, TOKEN, own_tree
+
+    own_tree(tmp_path / "deployment")
+    secret = "Extra-token-value-1234"
+    term = Terminal(tmp_path, "--deployment", "deployment", env={"EXTRA_TOKEN": secret})
+    questions = term.drive({"Server name": "acme-corp.net", "Check": "n", "Networks allowed": "203.0.113.0/24",
+                            f"Value of {TOKEN}": "env:EXTRA_TOKEN", "Which one is": "\x1b[B"})
+    code, out = term.finish()
+    assert code == 0, out[-3000:]
+    assert sum(TOKEN in q for q in questions) == 1 and sum("Which one is" in q for q in questions) == 1
+    saved = yaml.safe_load((tmp_path / "wizard-answers.yaml").read_text())
+    assert saved["placeholders"] == {TOKEN: "env:EXTRA_TOKEN"}
+    assert saved["locations"] == {AMBIGUOUS: f"{COTURN} › Secret/coturn-secrets-west"}
+    assert f"API_TOKEN: {secret}" in (tmp_path / "deployment/main-instance/09-extra-api/secret.yaml").read_text()
+    assert secret not in out and secret not in (tmp_path / "wizard-answers.yaml").read_text()

@@ -1,92 +1,25 @@
-"""Write an answers file: commented YAML in the contract's key order, holding no secret.
+"""Write an answers file: commented YAML in the schema's order (wizard.catalog.answers), holding no secret.
 
-Operator secrets appear only as references (`env:NAME`, `file:PATH`); generated secrets never
-appear at all (they live in the secrets file). The text is written atomically.
+Order, comments and the commented examples of absent keys all come from the schema. Operator secrets
+appear only as references (`env:NAME`, `file:PATH`); generated secrets never appear at all (they live in
+the secrets file). The text is written atomically. `example_text()` is answers.example.yaml: every key
+documented, a valid answers file that configures the bundled templates.
 """
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import yaml
 
+from wizard.answers import AnswersErrors, derive, unknown_keys
+from wizard.catalog import answers as S
 from wizard.errors import AnswersError
 
-# (key, comment, children): the contract's order. A comment may name {placeholders} from the data.
-LAYOUT = (
-    ("version", "schema version (required)", None),
-    ("deployment", "the tree to configure, relative to this file", None),
-    ("server_name", "required: user ids look like @alice:{server_name}", None),
-    ("domains", "host names; each one is derived from server_name when absent", (
-        ("matrix", "client/federation API (public_baseurl, haproxy, ingresses)", None),
-        ("element", "Element web client", None),
-        ("turn", "coturn (turn_uris, realm, certificate)", None),
-        ("li_matrix", "lawful-intercept homeserver", None),
-        ("li_element", "Element for the LI instance", None),
-        ("li_admin", "Synapse Admin for the LI instance (basic auth)", None),
-        ("livekit", "LiveKit SFU ingress", None),
-    )),
-    ("tls", "certificates", (
-        ("mode", "letsencrypt-prod | letsencrypt-staging | selfsigned | manual", None),
-        ("acme_email", "ACME account e-mail, written to both ClusterIssuers", None),
-        ("secret_name", "manual mode only: the TLS Secret every Ingress uses", None),
-    )),
-    ("li", "the lawful-intercept instance", (
-        ("allowed_cidrs", "who may reach the LI ingresses; [] leaves them open (an open checklist item)", None),
-        ("admin_user", "basic-auth user of the LI admin UI", None),
-        ("admin_password", "env:NAME or file:PATH; generated into the secrets file when absent", None),
-        ("auth_realm", "text the browser shows in the login box", None),
-    )),
-    ("storage", "volumes", (
-        ("class", "StorageClass for every volume claim and Helm value", None),
-    )),
-    ("turn", "coturn", (
-        ("external_ip", "coturn's public IP; detected at start when absent", None),
-    )),
-    ("minio", "object storage", (
-        ("s3_access_key", "S3 access key id used by Synapse, LI and the sync system", None),
-    )),
-    ("key_vault", "recovery-key vault", (
-        ("rsa_bits", "2048, 3072 or 4096", None),
-    )),
-    ("smtp", "e-mail from Synapse (notifications, password resets)", (
-        ("enabled", "false: Synapse sends no e-mail", None),
-        ("host", "SMTP server", None),
-        ("port", "587 (submission) by default", None),
-        ("user", "SMTP login; empty for none", None),
-        ("password", "env:NAME or file:PATH, never the password itself", None),
-        ("from", "sender of notification mails", None),
-        ("require_transport_security", "STARTTLS required", None),
-    )),
-    ("push", "push notifications through Sygnal", (
-        ("enabled", "false: Sygnal keeps its placeholders", None),
-        ("apns", "Apple Push Notification service", (
-            ("key_file", ".p8 key file", None),
-            ("key_id", "", None),
-            ("team_id", "", None),
-            ("topic", "the iOS app bundle id", None),
-        )),
-        ("fcm", "Firebase Cloud Messaging", (
-            ("service_account_file", "service account JSON file", None),
-        )),
-    )),
-    ("secrets_file", "generated secrets (mode 0600, git-ignored); default <this file>.secrets.yaml", None),
-    ("well_known_dir", "where /.well-known/matrix/{{server,client}} are written (outside the tree)", None),
-    ("checklist", "operator confirmations of manual checklist items: item id -> true", None),
-)
-
-# Shown as commented examples when the key is absent, so the file documents what it could say.
-EXAMPLES = {
-    "turn.external_ip": "198.51.100.7",
-    "li.admin_password": "env:LI_ADMIN_PASSWORD",
-    "secrets_file": "prod.secrets.yaml",
-    "well_known_dir": "well-known",
-}
-
-# Keys that hold an operator secret: only a reference may be written.
-SECRET_KEYS = ("li.admin_password", "smtp.password")
 COMMENT_COLUMN = 36
+EXAMPLE_NAME = "answers.example.yaml"
 
 
 def _is_reference(value) -> bool:
@@ -102,6 +35,8 @@ def _scalar(value) -> str:
         return "null"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_scalar(str(k))}: {_scalar(v)}" for k, v in value.items()) + "}"
     text = str(value)
     if re.fullmatch(r"[A-Za-z0-9_./@+-][A-Za-z0-9_./@+:-]*", text) and not text.endswith(":") \
             and yaml.safe_load(text) == text:
@@ -110,76 +45,124 @@ def _scalar(value) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _line(indent: int, key: str, value: str | None, comment: str, commented: bool = False) -> str:
-    head = " " * indent + ("# " if commented else "") + f"{key}:" + (f" {value}" if value is not None else "")
+def _line(indent: int, key: str, value: str | None, comment: str, commented_at: int | None = None) -> list[str]:
+    """`key: value  # comment`; commented out with its `#` at column `commented_at` (uncommenting a block is
+    removing "# " from each of its lines)."""
+    lead = " " * indent if commented_at is None else " " * commented_at + "# " + " " * (indent - commented_at)
+    head = lead + f"{key}:" + (f" {value}" if value is not None else "")
     if not comment:
-        return head
+        return [head]
+    first, *more = comment.split("\n")
     pad = max(COMMENT_COLUMN - len(head), 1)
-    return head + " " * pad + "# " + comment
+    return [head + " " * pad + "# " + first] + [" " * max(COMMENT_COLUMN, len(head) + pad) + "#   " + m for m in more]
 
 
 def check_no_secret(data: dict) -> None:
-    """Refuse a value in clear where the contract wants a reference."""
-    for dotted in SECRET_KEYS:
+    """Refuse a value in clear where the contract wants a reference (every such key named)."""
+    problems = []
+    for k in S.leaves():
+        if not k.secret:
+            continue
         node = data
-        for part in dotted.split("."):
+        for part in k.key.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         if node not in (None, "") and not _is_reference(node):
-            raise AnswersError("secrets are not written in clear into the answers file: use env:NAME or file:PATH",
-                               where=dotted)
+            problems.append(AnswersError("secrets are not written in clear into the answers file: use env:NAME or "
+                                         "file:PATH", where=k.key))
+    if problems:
+        raise AnswersErrors(problems)
 
 
-def render_answers(data: dict, *, header: str = "", checklist_titles: dict[str, str] | None = None) -> str:
-    """The answers file text for `data` (keys of the contract only; no secret)."""
+def _shape_problems(data: dict) -> list[AnswersError]:
+    """Unknown keys and sections that are not mappings (as the loader says them), and mappings where one
+    value belongs."""
+    problems = unknown_keys(data)
+    for k in S.leaves():
+        node = data
+        for part in k.key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and k.type not in S.MAPPINGS:
+            problems.append(AnswersError("expected a single value, not a mapping", where=k.key))
+        elif node is not None and k.type in S.MAPPINGS and not isinstance(node, dict):
+            problems.append(AnswersError("expected a mapping", where=k.key))
+    return problems
+
+
+def _example_value(k: S.Key, server_name: str):
+    if isinstance(k.example, S.Derived):
+        return derive(k.example, {s: server_name for s in k.example.sources}.get)
+    if k.example is None and isinstance(k.default, S.Derived) and k.default.sources:
+        return derive(k.default, {s: server_name for s in k.default.sources}.get)
+    return k.example
+
+
+def _has_example(k: S.Key) -> bool:
+    if k.type == S.SECTION:
+        return any(_has_example(c) for c in S.children(k.key))
+    return k.example is not None or (isinstance(k.default, S.Derived) and bool(k.default.sources))
+
+
+def render_answers(data: dict, *, header: str = "", checklist_titles: dict[str, str] | None = None,
+                   examples: bool = True) -> str:
+    """The answers file text for `data` (keys of the schema only; no secret). With `examples`, an absent
+    key that has an example is shown commented out."""
     if not isinstance(data, dict):
         raise AnswersError("the answers must be a mapping")
+    problems = _shape_problems(data)
+    if problems:
+        raise AnswersErrors(problems)
     check_no_secret(data)
-    fmt = {"server_name": data.get("server_name", "SERVER_NAME")}
-    out: list[str] = []
-    for line in header.splitlines():
-        out.append(f"# {line}".rstrip())
+    server_name = data.get("server_name") if isinstance(data.get("server_name"), str) else S.EXAMPLE_SERVER
+    out: list[str] = [f"# {line}".rstrip() for line in header.splitlines()]
 
-    after_section = [False]  # a blank line separates top-level sections from what follows
+    def comment_of(k: S.Key) -> str:
+        return k.comment.replace("{server_name}", server_name)
 
-    def emit(layout, node: dict, indent: int, prefix: str) -> None:
-        known = {k for k, _, _ in layout}
-        unknown = sorted(set(map(str, node)) - known)
-        if unknown:
-            raise AnswersError(f"unknown key (allowed: {', '.join(sorted(known))})", where=prefix + unknown[0])
-        for key, comment, children in layout:
-            dotted = prefix + key
-            comment = comment.format(**fmt)
-            if indent == 0 and children is None and after_section[0] and (key in node or dotted in EXAMPLES):
+    def emit_example(k: S.Key, indent: int, at: int) -> None:
+        if k.type == S.SECTION:
+            out.extend(_line(indent, k.name, None, comment_of(k), at))
+            for c in S.children(k.key):
+                if _has_example(c):
+                    emit_example(c, indent + 2, at)
+            return
+        value = _example_value(k, server_name)
+        if isinstance(value, dict) and value:
+            out.extend(_line(indent, k.name, None, comment_of(k), at))
+            for entry, v in value.items():
+                out.extend(_line(indent + 2, _scalar(str(entry)), _scalar(v), "", at))
+            return
+        out.extend(_line(indent, k.name, _scalar(value), comment_of(k), at))
+
+    def emit(parent: str | None, node: dict, indent: int) -> None:
+        last_was_section = False
+        for k in S.children(parent):
+            value = node.get(k.name)
+            present = value is not None
+            shown = present or (examples and _has_example(k))
+            if not shown:
+                continue
+            if indent == 0 and out and out[-1] != "" and (k.type == S.SECTION or last_was_section):
                 out.append("")
-                after_section[0] = False
-            if key not in node or node[key] is None:
-                if dotted in EXAMPLES:
-                    out.append(_line(indent, key, _scalar(EXAMPLES[dotted]), comment, commented=True))
+            last_was_section = k.type == S.SECTION
+            if not present:
+                emit_example(k, indent, indent)
                 continue
-            value = node[key]
-            if dotted == "checklist":
+            if k.type == S.SECTION:
+                out.extend(_line(indent, k.name, None, comment_of(k)))
+                emit(k.key, value, indent + 2)
+            elif k.type in S.MAPPINGS:
                 if not value:
-                    out.append(_line(indent, key, "{}", comment))
+                    out.extend(_line(indent, k.name, "{}", comment_of(k)))
                     continue
-                out.append(_line(indent, key, None, comment))
-                for item_id in sorted(value):
-                    title = (checklist_titles or {}).get(item_id, "")
-                    out.append(_line(indent + 2, _scalar(item_id), _scalar(value[item_id]), title))
-                continue
-            if children is not None:
-                if not isinstance(value, dict):
-                    raise AnswersError("expected a mapping", where=dotted)
-                if indent == 0 and out and out[-1] != "":
-                    out.append("")
-                after_section[0] = indent == 0
-                out.append(_line(indent, key, None, comment))
-                emit(children, value, indent + 2, dotted + ".")
-                continue
-            if isinstance(value, dict):
-                raise AnswersError("expected a single value, not a mapping", where=dotted)
-            out.append(_line(indent, key, _scalar(value), comment))
+                out.extend(_line(indent, k.name, None, comment_of(k)))
+                entries = sorted(value) if k.type == S.FLAGS else list(value)
+                for entry in entries:
+                    note = (checklist_titles or {}).get(entry, "") if k.type == S.FLAGS else ""
+                    out.extend(_line(indent + 2, _scalar(str(entry)), _scalar(value[entry]), note))
+            else:
+                out.extend(_line(indent, k.name, _scalar(value), comment_of(k)))
 
-    emit(LAYOUT, data, 0, "")
+    emit(None, data, 0)
     text = "\n".join(out) + "\n"
     if normalise(yaml.safe_load(text)) != normalise(data):  # the text must say exactly what was asked
         raise AnswersError("internal error: the rendered answers file does not read back the same")
@@ -188,11 +171,15 @@ def render_answers(data: dict, *, header: str = "", checklist_titles: dict[str, 
 
 def normalise(node):
     if isinstance(node, dict):
-        return {str(k): normalise(v) for k, v in node.items() if v is not None and not (isinstance(v, dict) and not v
-                                                                                          and k != "checklist")}
+        return {str(k): normalise(v) for k, v in node.items()
+                if v is not None and not (isinstance(v, dict) and not v and not _mapping_key(str(k)))}
     if isinstance(node, (list, tuple)):
         return [normalise(v) for v in node]
     return node
+
+
+def _mapping_key(name: str) -> bool:
+    return any(k.name == name and k.type in S.MAPPINGS for k in S.SCHEMA)
 
 
 def save_answers(path: Path, data: dict, *, header: str = "", checklist_titles: dict[str, str] | None = None) -> str:
@@ -204,3 +191,49 @@ def save_answers(path: Path, data: dict, *, header: str = "", checklist_titles: 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text.encode("utf-8"))
     return text
+
+
+# ---------------------------------------------------------------- answers.example.yaml
+
+def example_data() -> dict:
+    """The example answers: every key the schema marks `in_example`, with its example (or derived) value."""
+    data: dict = {}
+    server_name = next(k.example for k in S.SCHEMA if k.required and k.type == S.DOMAIN)
+    for k in S.leaves():
+        if not k.in_example:
+            continue
+        value = _example_value(k, server_name)
+        if value is None:
+            value = k.default
+        node = data
+        for part in k.key.split(".")[:-1]:
+            node = node.setdefault(part, {})
+        node[k.name] = value
+    return data
+
+
+def example_text(name: str = EXAMPLE_NAME) -> str:
+    """answers.example.yaml (under `name`): every key with its comment, absent ones as commented examples;
+    itself a valid answers file that configures the bundled templates."""
+    stem = name[:-5] if name.endswith(".yaml") else name
+    header = (f"Answers for `wizard --answers {name}`: configures the bundled templates.\n"
+              "Safe to commit: no secret is written here. Generated secrets go to the secrets file\n"
+              f"({stem}.secrets.yaml beside this file, mode 0600, git-ignored).\n"
+              "Only version and server_name are required; a commented-out key shows what it may say.")
+    return render_answers(example_data(), header=header)
+
+
+def write_example(folder: Path, name: str = EXAMPLE_NAME, *, overwrite: bool = False) -> Path | None:
+    """Write the example answers file into `folder` (e.g. beside a tree `wizard init` made); returns its path,
+    or None when a file of that name is there already (an operator's edits are never replaced)."""
+    from wizard.files import atomic_write
+
+    path = Path(folder) / name
+    if not overwrite and path.exists():
+        return None
+    atomic_write(path, example_text(name).encode("utf-8"))
+    return path
+
+
+if __name__ == "__main__":  # python -m wizard.answers_file > answers.example.yaml
+    sys.stdout.write(example_text())

@@ -43,20 +43,6 @@ def templates_dir() -> Path:
     raise WizardError("the bundled templates are missing from this installation")
 
 
-def example_answers() -> Path | None:
-    """The shipped answers.example.yaml (source checkout or installed package)."""
-    here = Path(__file__).resolve().parent.parent / "answers.example.yaml"
-    if here.is_file():
-        return here
-    try:
-        from importlib.resources import files
-
-        p = Path(str(files("wizard_templates") / "answers.example.yaml"))
-        return p if p.is_file() else None
-    except Exception:  # noqa: BLE001
-        return None
-
-
 def copy_templates(dest: Path) -> int:
     dest = Path(dest)
     if os.path.lexists(dest):
@@ -373,14 +359,21 @@ def check(where: Where, *, rules=None, allow_domains=()):
     return run_check(Tree(where.deployment), where.answers, store, rules=rules, allow_domains=allow_domains)
 
 
-def init(dest: Path, *, dry_run: bool = False) -> int:
+def init(dest: Path, *, dry_run: bool = False) -> tuple[int, Path | None]:
+    """Copy the bundled templates to `dest` (which must not exist), and write answers.example.yaml beside it
+    unless a file of that name is there. Returns (files copied, the example written or None)."""
+    from wizard.answers_file import EXAMPLE_NAME, write_example
+
     dest = Path(dest)
     if os.path.lexists(dest):
         raise WizardError(f"{dest} already exists; refusing to overwrite it", hint="choose another folder")
+    example = dest.parent / EXAMPLE_NAME
     if dry_run:
-        return sum(1 for p in templates_dir().rglob("*") if p.is_file() and p.name != "__init__.py"
-                   and "__pycache__" not in p.parts)
-    return copy_templates(dest)
+        count = sum(1 for p in templates_dir().rglob("*") if p.is_file() and p.name != "__init__.py"
+                    and "__pycache__" not in p.parts)
+        return count, None if os.path.lexists(example) else example
+    count = copy_templates(dest)
+    return count, write_example(dest.parent)
 
 
 def secrets_of(answers):

@@ -305,17 +305,20 @@ def cmd_init(ctx: Ctx) -> int:
 
     dest = Path(ctx.opt("dir") or app.DEFAULT_DEPLOYMENT)
     dry = bool(ctx.opt("dry_run"))
-    count = app.init(dest, dry_run=dry)
+    count, example = app.init(dest, dry_run=dry)
     if ctx.json:
-        ctx.emit_json({"ok": True, "dry_run": dry, "created": None if dry else str(dest), "files": count})
+        ctx.emit_json({"ok": True, "dry_run": dry, "created": None if dry else str(dest), "files": count,
+                       "example": None if example is None else str(example)})
     elif dry:
-        ctx.say(f"dry run: would create {dest} from the bundled templates ({count} files); nothing was written")
+        also = f" and {_shown(example)} (every answers key, documented)" if example is not None else ""
+        ctx.say(f"dry run: would create {dest} from the bundled templates ({count} files){also}; "
+                "nothing was written")
     else:
         ctx.say(f"created {dest} from the bundled templates ({count} files)")
+        if example is not None:
+            ctx.say(f"wrote {_shown(example)} beside it: every answers key, documented")
         ctx.say(f"next: wizard --deployment {shlex.quote(_shown(dest))}   # guided setup of the new tree")
-        example = app.example_answers()
-        where = f" ({_shown(example)} documents every key)" if example is not None else ""
-        ctx.say(f"  or write an answers file{where} and run: wizard --answers <your answers file> "
+        ctx.say("  or copy the example answers file, fill it in, and run: wizard --answers <your answers file> "
                 f"--deployment {shlex.quote(_shown(dest))}")
     return 0
 

@@ -1,16 +1,18 @@
 """`wizard` with no --answers: the guided first-time setup.
 
-It walks the checklist's sections, asks only what it cannot know (pre-filled from the default
-answers file or --from FILE), runs the checks the operator agrees to, shows a summary of what will
-change (secrets masked), and then hands the answers to the one apply path (wizard.cli.apply_answers).
-It ends by saving the answers file and printing the checklist's state and the next commands.
+It walks the checklist's sections (wizard.checklist.SECTIONS); in each it asks the answers keys the
+schema assigns to that section (wizard.catalog.answers: question, help, kind, validator, conditions), runs
+the section's checks the operator agrees to and asks for its manual confirmations. Questions are
+pre-filled from the default answers file or --from FILE. Before the summary it plans the answers against
+the tree and asks what the plan cannot settle alone (an unknown placeholder token, an object the tree has
+twice); then it shows what will change (secrets masked), writes exactly that plan (wizard.app), saves the
+answers file and prints the checklist's state and the next commands.
 """
 from __future__ import annotations
 
 import copy
-import json
+import inspect
 import os
-import re
 import signal
 import sys
 from contextlib import contextmanager
@@ -18,32 +20,17 @@ from pathlib import Path
 
 import yaml
 
-from wizard.answers import (DOMAIN_KEYS, TLS_MODES, answers_from_dict, derive_domains, open_families, parse_cidr,
-                            read_reference, valid_domain, valid_email)
+from wizard.answers import Resolved, answers_from_dict, check_value, derive, parse_as, resolve, text_value
+from wizard.catalog import answers as S
 from wizard.errors import AnswersError, WizardError
-from wizard.ui.prompts import CONFIRM, SELECT, ConfiguredAsker, Question, TerminalAsker
+from wizard.ui.prompts import CONFIRM, SELECT, TEXT, ConfiguredAsker, Question, TerminalAsker
 
-DOMAIN_LABELS = {
-    "matrix": "Matrix API (client and federation)",
-    "element": "Element web",
-    "turn": "TURN relay",
-    "li_matrix": "LI homeserver",
-    "li_element": "LI Element web",
-    "li_admin": "LI admin UI",
-    "livekit": "LiveKit (video calls)",
-}
-TLS_LABELS = {
-    "letsencrypt-prod": "letsencrypt-prod     Let's Encrypt, trusted certificates (needs public DNS)",
-    "letsencrypt-staging": "letsencrypt-staging  Let's Encrypt staging, for a trial run (untrusted)",
-    "selfsigned": "selfsigned           cert-manager's self-signed issuer (labs only)",
-    "manual": "manual               your own TLS Secret, no cert-manager issuer",
-}
-# Answers keys that hold a path, relative to the answers file's folder.
-PATH_KEYS = ("secrets_file", "well_known_dir", "push.apns.key_file", "push.fcm.service_account_file")
-REFERENCE_KEYS = ("li.admin_password", "smtp.password")
+# Options a check can take, asked before it runs: parameter -> (the yes/no question, the value's question).
+CHECK_OPTIONS = {"send_to": ("Also send a test mail?", "Send it to:")}
+NOT_CHECKED = "  not checked: run `wizard checklist` later"
 
 
-# ---------------------------------------------------------------- dotted access to the answers dict
+# ---------------------------------------------------------------- dotted access to an answers mapping
 
 def get(data: dict, dotted: str, default=None):
     node = data
@@ -55,128 +42,26 @@ def get(data: dict, dotted: str, default=None):
 
 
 def put(data: dict, dotted: str, value) -> None:
+    """Set a dotted key; None removes it (and the sections it leaves empty)."""
     parts = dotted.split(".")
+    if value is None:
+        trail = [data]
+        for part in parts[:-1]:
+            if not isinstance(trail[-1].get(part), dict):
+                return
+            trail.append(trail[-1][part])
+        trail[-1].pop(parts[-1], None)
+        for parent, part in zip(reversed(trail[:-1]), reversed(parts[:-1])):
+            if parent[part]:
+                break
+            parent.pop(part)
+        return
     node = data
     for part in parts[:-1]:
         if not isinstance(node.get(part), dict):
             node[part] = {}
         node = node[part]
-    if value is None:
-        node.pop(parts[-1], None)
-    else:
-        node[parts[-1]] = value
-
-
-# ---------------------------------------------------------------- answer parsers (ValueError = the reason)
-
-def parse_domain(text: str) -> str:
-    value = text.strip().lower().rstrip(".")
-    if not valid_domain(value):
-        raise ValueError(f"{text.strip()!r} is not a valid domain name (lower-case labels joined by dots, "
-                         "e.g. example.org)")
-    return value
-
-
-def parse_email(text: str) -> str:
-    if not valid_email(text.strip()):
-        raise ValueError(f"{text.strip()!r} is not a valid e-mail address")
-    return text.strip()
-
-
-def parse_cidrs(text: str) -> list[str]:
-    out = []
-    for item in [c for c in re.split(r"[,\s]+", text.strip()) if c]:
-        try:
-            out.append(parse_cidr(item))
-        except ValueError as exc:
-            raise ValueError(f"{item!r} is not a valid address block: {exc}") from None
-    return out
-
-
-OPEN_WORD = "open"
-
-
-def parse_allowlist(text: str) -> list[str]:
-    """The LI allowlist: address blocks, or the word `open` (reachable from any address). Blocks that
-    together let every address of a family in are no allowlist: refused, `open` says it instead."""
-    if text.strip().lower() == OPEN_WORD:
-        return []
-    cidrs = parse_cidrs(text)
-    families = open_families(cidrs)
-    if families:
-        raise ValueError(f"{', '.join(cidrs)} together let every {' and every '.join(families)} address in: "
-                         f"narrow them, or type \"{OPEN_WORD}\" to leave the LI instance reachable from any address")
-    return cidrs
-
-
-def show_allowlist(value) -> str:
-    """The allowlist as editable text: a saved open allowlist ([]) is shown as the word that chose it."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    return ", ".join(value) if value else OPEN_WORD
-
-
-def parse_port(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"{text.strip()!r} is not a port number (1-65535)")
-    return int(text)
-
-
-def probe(key: str, value, base_dir: Path, extra: dict | None = None):
-    """Check one value exactly as the answers file would be checked; ValueError with the reason."""
-    data = {"version": 1, "server_name": "probe.example.org"}
-    for k, v in (extra or {}).items():
-        put(data, k, v)
-    put(data, key, value)
-    try:
-        answers_from_dict(data, path=None, base_dir=base_dir)
-    except AnswersError as exc:
-        raise ValueError(exc.message if (exc.where or "").startswith(key) else str(exc)) from None
-    return value
-
-
-def reference_parser(key: str, base_dir: Path):
-    def parse(text: str) -> str:
-        ref = text.strip()
-        if not ref.startswith(("env:", "file:")):
-            raise ValueError("give a reference, env:NAME or file:PATH, not the secret itself "
-                             "(the answers file is meant to be committed)")
-        try:
-            value = read_reference(ref, key, base_dir)
-        except AnswersError as exc:
-            raise ValueError(exc.message) from None
-        if not value or "\n" in value:
-            raise ValueError("the referenced value is empty or has a line break")
-        return ref
-    return parse
-
-
-def file_parser(base_dir: Path, check=None):
-    def parse(text: str) -> str:
-        p = Path(text.strip()).expanduser()
-        full = p if p.is_absolute() else base_dir / p
-        try:
-            content = full.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read {full}: {exc.strerror}") from None
-        if check is not None:
-            check(content)
-        return text.strip()
-    return parse
-
-
-def _pem_key(content: str) -> None:
-    if "PRIVATE KEY" not in content:
-        raise ValueError("the file is not a PEM private key (.p8)")
-
-
-def _json_file(content: str) -> None:
-    try:
-        json.loads(content)
-    except ValueError:
-        raise ValueError("the file is not valid JSON") from None
+    node[parts[-1]] = value
 
 
 def rebase(path_text: str, old_dir: Path, new_dir: Path) -> str:
@@ -185,6 +70,26 @@ def rebase(path_text: str, old_dir: Path, new_dir: Path) -> str:
     if p.is_absolute() or old_dir.resolve() == new_dir.resolve():
         return path_text
     return os.path.relpath((old_dir / p).resolve(), new_dir.resolve())
+
+
+def parse_domain(text: str) -> str:
+    """A typed domain name (lower case, no trailing dot), or ValueError with the reason."""
+    return parse_as(S.DOMAIN, text)
+
+
+def parse_email(text: str) -> str:
+    return parse_as(S.EMAIL, text)
+
+
+def _join(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+class _Values(dict):
+    """Template values: top-level names, sections readable as attributes; None shown as ""."""
+
+    def __missing__(self, key):
+        return ""
 
 
 # ---------------------------------------------------------------- output
@@ -205,9 +110,9 @@ class Screen:
 
         self.console.print(Text(text, style=style or ""), soft_wrap=True)
 
-    def header(self, number: int, total: int, title: str, intro: str) -> None:
+    def header(self, number: int | None, total: int, title: str, intro: str) -> None:
         self.console.print()
-        self.console.rule(f"[bold]{number}/{total}  {title}", align="left")
+        self.console.rule(f"[bold]{number}/{total}  {title}" if number else f"[bold]{title}", align="left")
         if intro:
             self.say(intro, "dim")
 
@@ -226,7 +131,6 @@ class Guided:
         self.prefill: dict = {}
         self.checks: dict = {}  # checklist item id -> CheckResult
         self.confirmed: dict = {}
-        self.smtp_send_to = None
 
     # ------------------------------------------------------------ setup
     def _load_prefill(self, path: Path) -> dict:
@@ -264,275 +168,292 @@ class Guided:
             if default.exists():
                 source = default
                 self.prefill = self._load_prefill(default)
-                if not dep_flag and isinstance(self.prefill.get("deployment"), str):
-                    dep = default.parent / self.prefill["deployment"]
+                if not dep_flag and isinstance(self.prefill.get(S.DEPLOYMENT_KEY), str):
+                    dep = default.parent / self.prefill[S.DEPLOYMENT_KEY]
         self.deployment = Path(os.path.abspath(dep))
         self.answers_path = default_answers_path(self.deployment)
         self.base_dir = self.answers_path.parent
         if source is not None:
-            old_dir = source.resolve().parent
-            for key in PATH_KEYS:
-                if isinstance(get(self.prefill, key), str):
-                    put(self.prefill, key, rebase(get(self.prefill, key), old_dir, self.base_dir))
-            for key in REFERENCE_KEYS:
-                ref = get(self.prefill, key)
-                if isinstance(ref, str) and ref.startswith("file:"):
-                    put(self.prefill, key, "file:" + rebase(ref[5:], old_dir, self.base_dir))
-            if from_flag:  # a different answers file: its secrets file is not this one's
-                self.prefill.pop("secrets_file", None)
+            self._rebase_prefill(source.resolve().parent, bool(from_flag))
         self.source = source
+
+    def _rebase_prefill(self, old_dir: Path, other_file: bool) -> None:
+        """Paths of the pre-fill made relative to this answers file's folder; with --from, what belongs to
+        that other file (its secrets file) is left out."""
+        for k in S.leaves():
+            value = get(self.prefill, k.key)
+            if other_file and k.belongs_to_file:
+                put(self.prefill, k.key, None)
+            elif isinstance(value, str) and k.type in (S.PATH, S.FILE):
+                put(self.prefill, k.key, rebase(value, old_dir, self.base_dir))
+            elif isinstance(value, str) and k.type == S.REFERENCE and value.startswith("file:"):
+                put(self.prefill, k.key, "file:" + rebase(value[5:], old_dir, self.base_dir))
+            elif isinstance(value, dict) and k.type == S.PLACEHOLDERS:
+                for token, v in value.items():
+                    if isinstance(v, str) and v.startswith("file:"):
+                        value[token] = "file:" + rebase(v[5:], old_dir, self.base_dir)
+
+    # ------------------------------------------------------------ what is known so far
+    def full_data(self) -> dict:
+        data = copy.deepcopy(self.data)
+        data[S.VERSION_KEY] = S.SCHEMA_VERSION
+        data[S.of_type(S.FLAGS).key] = dict(sorted(self.confirmed.items()))
+        return data
+
+    def resolved(self) -> Resolved:
+        """The answers so far, resolved as the loader would (problems of what is not asked yet ignored)."""
+        values, _ = resolve(self.full_data(), path=self.answers_path, base_dir=self.base_dir)
+        return Resolved(values)
+
+    def partial_answers(self):
+        """The answers so far (later sections at their defaults); None while they are not complete enough
+        (before the server name is known)."""
+        try:
+            return answers_from_dict(self.full_data(), path=self.answers_path, base_dir=self.base_dir)
+        except AnswersError:
+            return None
+
+    def template(self, text: str, k: S.Key | None = None, **extra) -> str:
+        if not text:
+            return ""
+        values = self.resolved()
+        fields = _Values({top.name: values.get(top.key) for top in S.children(None)})
+        fields.update(label=k.label if k else "", answers_dir=_short(self.base_dir),
+                      answers_file=_arg(self.answers_path), **extra)
+        return text.format_map(fields)
 
     # ------------------------------------------------------------ asking
     def ask(self, q: Question, default=None):
         return self.asker.ask(q, default)
 
-    def ask_key(self, q: Question, default=None):
-        """Ask for an answers key: pre-filled value first, then the given default."""
-        pre = get(self.prefill, q.key)
-        value = self.ask(q, pre if pre is not None else default)
-        put(self.data, q.key, value)
+    def question(self, k: S.Key) -> Question:
+        a = k.ask
+        text, help_text = self.template(a.text, k), self.template(a.help, k)
+        if k.type == S.BOOL:
+            return Question(k.key, text, CONFIRM, help=help_text)
+        if a.kind == S.ASK_SELECT:
+            labels = a.labels or tuple(map(str, k.choices))
+            return Question(k.key, text, SELECT, help=help_text, choices=tuple(zip(k.choices, labels)))
+        insist = bool(a.insist) and self.asker.interactive
+        required = k.required or (k.required_when and k.when is not None)
+        empty = None if isinstance(k.default, S.Derived) else copy.deepcopy(k.default)
+        return Question(k.key, text, TEXT, help=help_text, parse=lambda t: self.parse(k, t),
+                        optional=not required and not insist, empty=empty,
+                        required=a.insist if insist else "an answer is required", show=lambda v: self.show(k, v))
+
+    def parse(self, k: S.Key, text: str, entry: str | None = None):
+        """A typed answer → the value the answers file holds, checked as the loader checks it."""
+        value = text_value(k, text)
+        check_value(k, value, self.full_data(), path=self.answers_path, base_dir=self.base_dir, entry=entry)
         return value
 
-    def confirm_manual(self, item) -> None:
-        pre = get(self.prefill, "checklist") or {}
-        q = Question(f"checklist.{item.id}", f"Done: {item.title}?", CONFIRM, help=item.help)
-        if self.ask(q, bool(pre.get(item.id, False))):
-            self.confirmed[item.id] = True
-        else:
-            self.screen.say("  left open; it stays on the checklist", "yellow")
+    @staticmethod
+    def show(k: S.Key, value) -> str:
+        """A value as editable text."""
+        if value is None:
+            return ""
+        if isinstance(value, (list, tuple)):
+            return ", ".join(map(str, value)) if value else (k.ask.word if k.ask else "")
+        return str(value)
 
-    def offer_checks(self, ids, message: str, **options) -> None:
-        from wizard.checklist import ITEMS, run_check_item
+    def proposal(self, k: S.Key, values: Resolved):
+        """The answer offered: the pre-filled one, else the suggestion, else the key's default (none for a
+        key whose empty answer must be typed as a word)."""
+        pre = get(self.prefill, k.key)
+        if pre is not None:
+            return pre
+        suggest = k.ask.suggest
+        if suggest is None and not k.ask.insist:
+            suggest = k.default
+        return derive(suggest, values.get) if isinstance(suggest, S.Derived) else suggest
 
-        if not self.ask(Question(f"flow.check.{ids[0]}", message, CONFIRM), True):
-            for i in ids:
-                self.checks.pop(i, None)
-            self.screen.say("  not checked: run `wizard checklist` later", "yellow")
+    def asked(self, k: S.Key, values: Resolved) -> bool:
+        """The key applies now (its conditions hold); otherwise it is left out of the answers."""
+        for when in (k.when, k.ask.when if k.ask else None):
+            if when is not None and not when.holds(values.get):
+                return False
+        return True
+
+    def ask_entry(self, k: S.Key) -> None:
+        values = self.resolved()
+        if not self.asked(k, values):
+            put(self.data, k.key, None)
             return
-        answers = self.partial_answers()
-        with self.screen.console.status("checking…") if self.asker.interactive else _nothing():
-            for i in ids:
-                self.checks[i] = run_check_item(ITEMS[i], answers, **options.get(i, {}))
-        for i in ids:
-            self.screen.result(self.checks[i].ok, f"{ITEMS[i].title}: {self.checks[i].detail}")
+        if k.ask.flow == S.OPT_IN and not self.opt_in(k):
+            put(self.data, k.key, None)
+            return
+        put(self.data, k.key, self.ask(self.question(k), self.proposal(k, values)))
 
-    def partial_answers(self):
-        """The answers so far (later sections at their defaults); None before the server name is known."""
-        data = self.full_data()
-        if not data.get("server_name"):
-            return None
-        return answers_from_dict(copy.deepcopy(data), path=self.answers_path, base_dir=self.base_dir)
+    def opt_in(self, k: S.Key) -> bool:
+        a = k.ask
+        pre = get(self.prefill, k.key) is not None
+        want = self.ask(Question(f"flow.{k.key}", self.template(a.confirm, k), CONFIRM,
+                                 help=self.template(a.confirm_help, k)), pre or not self.prefill)
+        if not want and a.declined:
+            self.screen.say("  " + self.template(a.declined, k), "yellow")
+        return want
 
-    def full_data(self) -> dict:
-        data = copy.deepcopy(self.data)
-        data["version"] = 1
-        if self.confirmed:
-            data["checklist"] = dict(sorted(self.confirmed.items()))
-        else:
-            data["checklist"] = {}
-        return data
-
-    # ------------------------------------------------------------ sections
-    def section_infrastructure(self, section) -> None:
-        self.offer_checks(["tools.kubectl", "tools.helm", "cluster.reachable"],
-                          "Check for kubectl, helm and a reachable cluster now?")
-        self.confirm_manual(_item("cluster.operators"))
-
-    def section_secrets(self, section) -> None:
-        from wizard.catalog import GENERATED_IDS
-
-        store = self.store
-        kept = sum(1 for i in GENERATED_IDS if i in store.values)
-        where = _short(self.secrets_path)
-        if kept:
-            self.screen.say(f"  {kept} secrets are already in {where}; they are kept. "
-                            f"The others are generated or adopted from the tree.")
-        else:
-            self.screen.say(f"  {len(GENERATED_IDS)} secrets will be generated (or adopted from the tree) into "
-                            f"{where}, never shown, never in the answers file.")
-        self.ask_key(Question("minio.s3_access_key", "S3 access key id (MinIO user for media and backups):",
-                              parse=lambda t: probe("minio.s3_access_key", t.strip(), self.base_dir)),
-                     "synapse-s3-user")
-        self.ask_key(Question("key_vault.rsa_bits", "RSA key size of the recovery-key vault:", SELECT,
-                              choices=((2048, "2048 bits"), (3072, "3072 bits"), (4096, "4096 bits"))), 2048)
-
-    def section_domains(self, section) -> None:
-        pre_server = get(self.prefill, "server_name")
-        server = self.ask_key(Question(
-            "server_name", "Server name:", parse=parse_domain,
-            help="User ids will look like @alice:SERVER_NAME. It cannot be changed later.\n"
-                 "Use your organisation's domain (example.org) or a matrix host (matrix.example.org)."),
-            None)
-        derived = derive_domains(server)
-        same_server = pre_server == server
-        proposed = {k: (get(self.prefill, f"domains.{k}") if same_server and get(self.prefill, f"domains.{k}")
-                        else derived[k]) for k in DOMAIN_KEYS}
-        self.show_domains(proposed)
-        if self.ask(Question("flow.domains", "Use these host names?", CONFIRM), True):
-            for k in DOMAIN_KEYS:
-                put(self.data, f"domains.{k}", proposed[k])
-        else:
-            for k in DOMAIN_KEYS:
-                value = self.ask(Question(f"domains.{k}", f"{DOMAIN_LABELS[k]} host:", parse=parse_domain),
-                                 proposed[k])
-                put(self.data, f"domains.{k}", value)
-        matrix = get(self.data, "domains.matrix")
-        if server != matrix:
-            pre_dir = get(self.prefill, "well_known_dir")
-            want = self.ask(Question(
-                "flow.well_known", "Write the .well-known delegation files?", CONFIRM,
-                help=f"{server} is not the Matrix host ({matrix}): clients and servers find it through\n"
-                     f"https://{server}/.well-known/matrix/server and …/client. The wizard can write both files\n"
-                     "into a folder outside the tree, for your web server to serve."),
-                True if pre_dir is not None or not self.prefill else False)
-            if want:
-                self.ask_key(Question("well_known_dir", "Folder for them (relative to "
-                                      f"{_short(self.base_dir)}):", parse=self.parse_well_known_dir), "well-known")
-            else:
-                put(self.data, "well_known_dir", None)
-                self.screen.say(f"  then serve https://{server}/.well-known/matrix/server yourself "
-                                "(an open checklist item until it is there)", "yellow")
-        self.offer_checks(["domains.dns"], "Check that these hosts resolve in DNS now?")
-
-    def parse_well_known_dir(self, text: str) -> str:
-        p = Path(text.strip()).expanduser()
-        full = (p if p.is_absolute() else self.base_dir / p).resolve()
-        tree = self.deployment.resolve()
-        if full == tree or tree in full.parents:
-            raise ValueError("it must be outside the deployment tree")
-        if full.exists() and not full.is_dir():
-            raise ValueError(f"{full} exists and is not a folder")
-        return text.strip()
-
-    def show_domains(self, domains: dict) -> None:
+    def ask_table(self, section: S.Key) -> None:
+        """Keys proposed together (the derived host names): accepted as shown, or asked one by one."""
         from rich.table import Table
 
+        values = self.resolved()
+        members = [c for c in S.children(section.key) if c.ask is not None]
+        proposed = {}
+        for c in members:
+            pre = get(self.prefill, c.key)
+            sources = c.default.sources if isinstance(c.default, S.Derived) else ()
+            unchanged = all(get(self.prefill, s) == get(self.data, s) for s in sources)
+            proposed[c.key] = pre if pre is not None and unchanged else values.get(c.key)
         table = Table(show_header=False, box=None, padding=(0, 2))
-        for k in DOMAIN_KEYS:
-            table.add_row(f"  {DOMAIN_LABELS[k]}", domains[k])
+        for c in members:
+            table.add_row(f"  {c.label}", str(proposed[c.key]))
         self.screen.console.print(table)
-
-    def section_li(self, section) -> None:
-        from wizard.checklist import check_cidrs
-
-        help_text = ("Only these address blocks reach the LI homeserver, Element and admin UI (nginx allowlist).\n"
-                     f"To leave them reachable from any address, type \"{OPEN_WORD}\" (an open checklist item).")
-        if self.asker.interactive:
-            # Enter on an empty allowlist asks again: leaving it open is a choice the operator types
-            cidrs = self.ask_key(Question(
-                "li.allowed_cidrs", f"Networks allowed to reach the LI instance (CIDRs, comma-separated; "
-                f"{OPEN_WORD} = any address):", parse=parse_allowlist, show=show_allowlist, help=help_text,
-                required=f"an allowlist is required: give the networks, or type \"{OPEN_WORD}\" to leave the LI "
-                         "instance reachable from any address"), None)
-        else:  # the answers file's value (absent: [] — open, a warning and an open checklist item)
-            cidrs = self.ask_key(Question(
-                "li.allowed_cidrs", "Networks allowed to reach the LI instance:", parse=parse_cidrs,
-                optional=True, empty=[], show=show_allowlist), [])
-        result = check_cidrs(cidrs)
-        self.checks["li.allowlist"] = result
-        if result.ok:
-            self.screen.result(True, f"allowlist: {result.detail}")
-        else:
-            self.screen.result(False, f"{result.detail} — an open checklist item")
-        self.ask_key(Question("li.admin_user", "LI admin UI user name:",
-                              parse=lambda t: probe("li.admin_user", t.strip(), self.base_dir)), "admin")
-        self.ask_key(Question(
-            "li.admin_password", "LI admin UI password reference (env:NAME or file:PATH; empty = generate):",
-            parse=reference_parser("li.admin_password", self.base_dir), optional=True,
-            help="Empty: a strong password is generated into the secrets file "
-                 f"(shown with `wizard secrets show li.admin_password --answers {_arg(self.answers_path)}`)."),
-            None)
-        self.ask_key(Question("li.auth_realm", "Text of the browser's login box:",
-                              parse=lambda t: probe("li.auth_realm", t.strip(), self.base_dir)), "LI administration")
-        self.confirm_manual(_item("li.legal_review"))
-
-    def section_signing_keys(self, section) -> None:
-        if "synapse.signing_key" in self.store.values:
-            self.screen.say(f"  kept from {_short(self.secrets_path)}")
-        else:
-            self.screen.say("  generated now (or adopted from the tree), and the same key written to main and LI")
-        self.confirm_manual(_item("signing_key.backup"))
-
-    def section_tls(self, section) -> None:
-        server = get(self.data, "server_name")
-        base = server[len("matrix."):] if server.startswith("matrix.") else server
-        mode = self.ask_key(Question("tls.mode", "Certificates:", SELECT,
-                                     choices=tuple((m, TLS_LABELS[m]) for m in TLS_MODES)), "letsencrypt-prod")
-        self.ask_key(Question("tls.acme_email", "ACME account e-mail (Let's Encrypt expiry notices):",
-                              parse=parse_email), f"admin@{base}")
-        if mode == "manual":
-            self.ask_key(Question("tls.secret_name", "Name of your TLS Secret (namespace matrix):",
-                                  parse=lambda t: probe("tls.secret_name", t.strip(), self.base_dir,
-                                                        {"tls.mode": "manual"})), "matrix-tls")
-            self.confirm_manual(_item("tls.secret_created"))
-        else:
-            put(self.data, "tls.secret_name", None)
-
-    def section_external(self, section) -> None:
-        server = get(self.data, "server_name")
-        base = server[len("matrix."):] if server.startswith("matrix.") else server
-        smtp_extra = {"smtp.enabled": True, "smtp.host": "smtp.example.org", "smtp.from": "probe@example.org"}
-        if self.ask_key(Question("smtp.enabled", "Send e-mail (notifications, password resets) through SMTP?",
-                                 CONFIRM), False):
-            self.ask_key(Question("smtp.host", "SMTP server host:",
-                                  parse=lambda t: probe("smtp.host", t.strip().lower(), self.base_dir, smtp_extra)),
-                         f"smtp.{base}")
-            self.ask_key(Question("smtp.port", "SMTP port:", parse=parse_port), 587)
-            self.ask_key(Question("smtp.user", "SMTP user (empty for none):", optional=True,
-                                  parse=lambda t: probe("smtp.user", t.strip(), self.base_dir, smtp_extra)), None)
-            self.ask_key(Question("smtp.password", "SMTP password reference (env:NAME or file:PATH; empty for none):",
-                                  parse=reference_parser("smtp.password", self.base_dir), optional=True), None)
-            self.ask_key(Question("smtp.from", "Sender address:",
-                                  parse=lambda t: probe("smtp.from", t.strip(), self.base_dir, smtp_extra)),
-                         f"noreply@{base}")
-            self.ask_key(Question("smtp.require_transport_security", "Require STARTTLS?", CONFIRM), True)
-            self.offer_smtp_check()
-        else:
-            self.data["smtp"] = {"enabled": False}
-            self.checks.pop("smtp.server", None)
-        self.screen.say(f"  LiveKit (video calls): {get(self.data, 'domains.livekit')}, API key and secret generated")
-        self.ask_key(Question("turn.external_ip", "TURN public IP address (empty = coturn detects it):",
-                              optional=True, parse=lambda t: probe("turn.external_ip", t.strip(), self.base_dir)),
-                     None)
-        if self.ask_key(Question("push.enabled", "Configure push notifications (Sygnal: APNs and FCM)?", CONFIRM,
-                                 help="Needs your app's APNs key (.p8) and an FCM service account; "
-                                      "without them Sygnal keeps its placeholders."), False):
-            self.ask_key(Question("push.apns.key_file", "APNs key file (.p8):",
-                                  parse=file_parser(self.base_dir, _pem_key)), None)
-            self.ask_key(Question("push.apns.key_id", "APNs key id:"), None)
-            self.ask_key(Question("push.apns.team_id", "Apple team id:"), None)
-            self.ask_key(Question("push.apns.topic", "APNs topic (the app's bundle id):"), None)
-            self.ask_key(Question("push.fcm.service_account_file", "FCM service account JSON file:",
-                                  parse=file_parser(self.base_dir, _json_file)), None)
-        else:
-            self.data["push"] = {"enabled": False}
-
-    def offer_smtp_check(self) -> None:
-        if not self.ask(Question("flow.check.smtp", "Check that the SMTP server answers now?", CONFIRM), True):
-            self.checks.pop("smtp.server", None)
-            self.screen.say("  not checked: run `wizard checklist` later", "yellow")
+        if self.ask(Question(f"flow.{section.key}", self.template(section.ask.confirm, section), CONFIRM), True):
+            for c in members:
+                put(self.data, c.key, proposed[c.key])
             return
-        send_to = None
-        if self.ask(Question("flow.smtp_test_mail", "Also send a test mail?", CONFIRM), False):
-            send_to = self.ask(Question("flow.smtp_test_to", "Send it to:", parse=parse_email),
-                               get(self.data, "tls.acme_email"))
-        from wizard.checklist import ITEMS, run_check_item
+        for c in members:
+            put(self.data, c.key, self.ask(self.question(c), proposed[c.key]))
 
-        result = run_check_item(ITEMS["smtp.server"], self.partial_answers(), send_to=send_to)
-        self.checks["smtp.server"] = result
-        self.screen.result(result.ok, f"SMTP: {result.detail}")
+    # ------------------------------------------------------------ a checklist section
+    def ask_section(self, section) -> None:
+        self.secrets_note(section.id)
+        done: set[str] = set()
+        for k in S.in_section(section.id):
+            if k.key in done or k.ask is None:
+                continue
+            if k.type == S.SECTION:
+                if k.ask.flow == S.TABLE:
+                    self.ask_table(k)
+                    done.update(c.key for c in S.children(k.key))
+                continue
+            self.ask_entry(k)
+        self.run_checks(section)
+        self.confirm_items(section)
 
-    def section_storage(self, section) -> None:
-        self.ask_key(Question("storage.class", "StorageClass for every volume:",
-                              parse=lambda t: probe("storage.class", t.strip(), self.base_dir),
-                              help="kubectl get storageclass lists the ones your cluster has."), "standard")
-        self.confirm_manual(_item("backup.tested"))
+    def secrets_note(self, section_id: str) -> None:
+        """What happens to the secrets of this section that the wizard makes (never asked, never shown)."""
+        from wizard.catalog import secrets
 
-    def section_network(self, section) -> None:
-        self.confirm_manual(_item("firewall.ports"))
+        records = [r for r in secrets() if not r.provided and not r.answers_key and not r.derive
+                   and r.docs.section == section_id]
+        if not records:
+            return
+        where = _short(self.secrets_path)
+        kept = [r for r in records if r.id in self.store.values]
+        if len(records) > 3:
+            if kept:
+                self.screen.say(f"  {len(kept)} secrets are already in {where}; they are kept. "
+                                "The others are generated or adopted from the tree.")
+            else:
+                self.screen.say(f"  {len(records)} secrets will be generated (or adopted from the tree) into "
+                                f"{where}, never shown, never in the answers file.")
+            return
+        for r in records:
+            state = f"kept from {where}" if r in kept else "generated now (or adopted from the tree)"
+            self.screen.say(f"  {r.what}: {state}")
 
-    def section_final(self, section) -> None:
-        self.screen.say("  after writing, the wizard audits the tree (wizard check) and shows the checklist")
+    def run_checks(self, section) -> None:
+        from wizard.checklist import CHECK, run_check_item
+
+        answers = self.partial_answers()
+        items = []
+        for item in section.items:
+            if item.kind != CHECK:
+                continue
+            if item.when(answers):
+                items.append(item)
+            else:
+                self.checks.pop(item.id, None)
+        for item in (i for i in items if i.instant):
+            result = self.checks[item.id] = run_check_item(item, answers)
+            self.screen.result(result.ok, f"{item.title}: {result.detail}" +
+                               ("" if result.ok else " — an open checklist item"))
+        offered = [i for i in items if not i.instant]
+        if not offered:
+            return
+        if not self.ask(Question(f"flow.check.{section.id}", f"Check now that {_join([i.title for i in offered])}?",
+                                 CONFIRM), True):
+            for item in offered:
+                self.checks.pop(item.id, None)
+            self.screen.say(NOT_CHECKED, "yellow")
+            return
+        options = {item.id: self.check_options(item, answers) for item in offered}
+        with self.screen.console.status("checking…") if self.asker.interactive else _nothing():
+            for item in offered:
+                self.checks[item.id] = run_check_item(item, answers, **options[item.id])
+        for item in offered:
+            self.screen.result(self.checks[item.id].ok, f"{item.title}: {self.checks[item.id].detail}")
+
+    def check_options(self, item, answers) -> dict:
+        params = inspect.signature(item.check).parameters
+        out = {}
+        for name, (offer, what) in CHECK_OPTIONS.items():
+            if name in params and self.ask(Question(f"flow.check.{item.id}.{name}", offer, CONFIRM), False):
+                out[name] = self.ask(Question(f"flow.check.{item.id}.{name}.to", what, parse=parse_email),
+                                     getattr(answers, "acme_email", None))
+        return out
+
+    def confirm_items(self, section) -> None:
+        from wizard.checklist import MANUAL
+
+        answers = self.partial_answers()
+        flags = S.of_type(S.FLAGS)
+        pre = get(self.prefill, flags.key) or {}
+        for item in section.items:
+            if item.kind != MANUAL or not item.when(answers):
+                self.confirmed.pop(item.id, None)
+                continue
+            q = Question(f"{flags.key}.{item.id}", f"Done: {item.title}?", CONFIRM, help=item.help)
+            if self.ask(q, bool(pre.get(item.id, False))):
+                self.confirmed[item.id] = True
+            else:
+                self.confirmed.pop(item.id, None)
+                self.screen.say("  left open; it stays on the checklist", "yellow")
+
+    # ------------------------------------------------------------ what the tree leaves open (issue 13)
+    def settle(self, data: dict):
+        """Plan the answers against the tree; on a terminal, ask for each unknown placeholder token and each
+        ambiguous location, keep the answers in `placeholders:` and `locations:`, and plan again. Without a
+        terminal the leftovers are only reported (in the summary)."""
+        from wizard import app
+        from wizard.find import AMBIGUOUS, UNKNOWN_TOKEN
+        from wizard.generate import FORMS
+
+        tokens, places = S.of_type(S.PLACEHOLDERS), S.of_type(S.LOCATIONS)
+        asked: set[tuple[str, str]] = set()
+        while True:
+            answers = answers_from_dict(copy.deepcopy(data), path=self.answers_path, base_dir=self.base_dir)
+            prepared = app.prepare(answers)
+            if not self.asker.interactive:
+                return answers, data, prepared
+            unknown: dict[str, list] = {}
+            ambiguous: dict[str, object] = {}
+            for p in prepared.plan.leftovers:
+                if p.kind == UNKNOWN_TOKEN and p.token and (tokens.key, p.token) not in asked:
+                    unknown.setdefault(p.token, []).append(p)
+                elif p.kind == AMBIGUOUS and p.address and (places.key, p.address) not in asked:
+                    ambiguous.setdefault(p.address, p)
+            if not unknown and not ambiguous:
+                return answers, data, prepared
+            if not asked:
+                self.screen.header(None, 0, "Your own tree", "The tree has values the catalog does not know, "
+                                   "or objects it cannot tell apart: say what they are (kept in the answers file).")
+            for token, found in unknown.items():
+                asked.add((tokens.key, token))
+                where = f"{found[0].file}:{found[0].line}" + (f" and {len(found) - 1} more" if len(found) > 1 else "")
+                q = Question(f"{tokens.key}.{token}", self.template(tokens.ask.text, token=token, where=where),
+                             help=self.template(tokens.ask.help, token=token, forms=", ".join(FORMS)),
+                             parse=lambda t, token=token: self.parse(tokens, t, entry=token))
+                data.setdefault(tokens.key, {})[token] = self.ask(q)
+            for address, p in ambiguous.items():
+                asked.add((places.key, address))
+                candidates = p.message.split(" could be any of ", 1)[-1].split(", ")
+                q = Question(f"{places.key}.{address}", self.template(places.ask.text, address=address), SELECT,
+                             help=self.template(places.ask.help, address=address),
+                             choices=tuple((c, c) for c in candidates))
+                data.setdefault(places.key, {})[address] = self.ask(q, candidates[0])
 
     # ------------------------------------------------------------ the run
     def run(self) -> int:
@@ -557,25 +478,22 @@ class Guided:
         elif not self.deployment.is_dir():
             raise WizardError(f"{self.deployment} is not a folder")
 
-        self.data = {"version": 1, "deployment": os.path.relpath(self.deployment, self.base_dir)}
-        if isinstance(self.prefill.get("secrets_file"), str):
-            self.data["secrets_file"] = self.prefill["secrets_file"]
-        probe_answers = answers_from_dict({"version": 1, "server_name": "probe.example.org",
-                                           **({"secrets_file": self.data["secrets_file"]}
-                                              if "secrets_file" in self.data else {})},
-                                          path=self.answers_path, base_dir=self.base_dir)
-        self.secrets_path = probe_answers.secrets_file
+        self.data = {S.VERSION_KEY: S.SCHEMA_VERSION,
+                     S.DEPLOYMENT_KEY: os.path.relpath(self.deployment, self.base_dir)}
+        for k in S.children(None):  # what no question asks is carried over from the pre-fill
+            if k.section is None and k.type != S.FLAGS and k.key not in self.data and k.key in self.prefill:
+                self.data[k.key] = copy.deepcopy(self.prefill[k.key])
+        self.secrets_path = self.resolved().get(_secrets_key())
         self.store = load_store(self.secrets_path)  # a secrets file with wrong permissions stops us here
 
         for number, section in enumerate(SECTIONS, 1):
             s.header(number, len(SECTIONS), section.title, section.intro)
-            getattr(self, f"section_{section.id}")(section)
+            self.ask_section(section)
 
-        data = self.full_data()
-        answers = answers_from_dict(copy.deepcopy(data), path=self.answers_path, base_dir=self.base_dir)
-        return self.finish(answers, data)
+        answers, data, prepared = self.settle(self.full_data())
+        return self.finish(answers, data, prepared)
 
-    def finish(self, answers, data) -> int:
+    def finish(self, answers, data, prepared) -> int:
         from wizard import app
         from wizard.answers_file import save_answers
         from wizard.checklist import titles
@@ -583,15 +501,15 @@ class Guided:
         s = self.screen
         s.console.print()
         s.console.rule("[bold]Summary", align="left")
-        prepared = app.prepare(answers)
         plan = prepared.plan
         self.show_summary(answers, plan)
         outside = [p for p, (old, new) in plan.outside.items() if old != new]
         changes = bool(plan.changed_files or plan.store_changed or self.create or outside)
+        left = 1 if plan.leftovers else 0
         if self.ctx.opt("dry_run"):
             self.show_diff(plan)
             s.say("dry run: nothing was written, and the answers file was not saved", "yellow")
-            return 0
+            return left
         if changes and self.asker.interactive and \
                 self.ask(Question("flow.diff", "Show the full diff (secrets masked)?", CONFIRM), False):
             self.show_diff(plan)
@@ -607,6 +525,7 @@ class Guided:
         header = (f"wizard answers for {answers.server_name}: safe to commit, no secret in here.\n"
                   f"Generated secrets are in {secrets_rel} (mode 0600): never commit it, back it up.\n"
                   f"Re-apply without questions: wizard --answers {self.answers_path.name}")
+        result = None
         with _interrupt_after() as interrupted:
             if changes:
                 result = app.commit(prepared)  # exactly the plan shown, or nothing (exit 2) if anything moved
@@ -620,11 +539,11 @@ class Guided:
                 save_answers(self.answers_path, data, header=header, checklist_titles=titles())
                 s.say(f"answers saved: {_short(self.answers_path)}", "green")
         self.show_checklist(answers)
-        self.show_next(answers, result if changes else None)
+        self.show_next(answers, result)
         if interrupted:
             s.say("interrupted: the write was finished first", "yellow")
             return 130
-        return 0
+        return left
 
     def same_as_saved(self, data: dict) -> bool:
         """The saved answers file already means exactly these answers (its wording may differ)."""
@@ -658,69 +577,92 @@ class Guided:
         table.add_column("settings")
         table.add_column("edits", justify="right", no_wrap=True)
         for section in SECTIONS:
-            what = self.describe(section.id, answers, plan)
             n, files = per_section.get(section.id, (0, set()))
             edits = f"{n} in {len(files)} file{'s' if len(files) > 1 else ''}" if n else "—"
-            table.add_row(section.title, what, edits)
+            table.add_row(section.title, self.describe(section, answers, plan), edits)
         s = self.screen
         s.console.print(table)
         if self.create:
             s.say(f"{_short(self.deployment)} will be created from the bundled templates")
         s.say(f"{len(plan.changed_files)} files change in the tree; secrets file: {_short(answers.secrets_file)} "
               f"({'updated' if plan.store_changed else 'unchanged'}); answers file: {_short(self.answers_path)}")
+        if plan.leftovers:
+            s.say(f"left over ({len(plan.leftovers)}): the rest is configured; fix these and re-run", "red")
+            for p in plan.leftovers:
+                s.say(f"  {p.format()}")
+        if plan.notes:
+            s.say(f"notes ({len(plan.notes)}): nothing to do for the wizard")
+            for p in plan.notes:
+                s.say(f"  {p.format()}", "dim")
 
-    def describe(self, section: str, a, plan):
-        """One cell of the summary: the settings of a section, in the operator's words (rich Text)."""
+    def describe(self, section, a, plan):
+        """One cell of the summary: the section's secrets, settings, checks and confirmations (rich Text)."""
         from rich.text import Text
 
-        def checks(ids):
-            parts = []
-            for i in ids:
-                r = self.checks.get(i)
-                parts.append((f"{i}: " + ("ok" if r.ok else "open") + "  ", "green" if r.ok else "red") if r else
-                             (f"{i}: not checked  ", "yellow"))
-            return Text.assemble(*parts)
+        from wizard.checklist import CHECK, MANUAL
 
-        if section == "infrastructure":
-            return checks(["tools.kubectl", "tools.helm", "cluster.reachable"])
-        if section == "secrets":
-            from wizard.catalog import GENERATED_IDS
-
-            parts = [f"generate {len(set(plan.generated))}"]
-            kept = sum(1 for i in GENERATED_IDS if i in self.store.values)
-            if kept:
-                parts.append(f"keep {kept} from the secrets file")
-            if plan.adopted:
-                parts.append(f"adopt {len(set(plan.adopted))} from the tree")
-            return Text(", ".join(parts) + " (values never shown); "
-                        f"S3 access key {a.s3_access_key}; RSA {a.rsa_bits} bits")
-        if section == "domains":
-            text = f"{a.server_name}: " + ", ".join(a.domains[k] for k in DOMAIN_KEYS)
-            if a.well_known_dir is not None and a.server_name != a.domains["matrix"]:
-                text += f"; .well-known files in {_short(a.well_known_dir)}"
-            return Text(text)
-        if section == "li":
-            pw = a.admin_password_ref or ("kept" if "li.admin_password" in self.store.values else "generated")
-            if a.allowed_cidrs:
-                allow = Text(f"allowlist {', '.join(a.allowed_cidrs)}", style="green")
+        parts: list[tuple[str, str, str | None]] = []  # (words, style, the table section they list)
+        generated = {cid for cid in plan.generated if section_of(cid) == section.id}
+        adopted = {cid for cid in plan.adopted if section_of(cid) == section.id}
+        kept = {cid for cid in self.store.values if section_of(cid) == section.id} - generated - adopted
+        if generated or adopted or kept:
+            words = [f"{what} {len(ids)}" for what, ids in (("generate", generated), ("keep", kept),
+                                                             ("adopt", adopted)) if ids]
+            parts.append((", ".join(words) + " (values never shown)", "", None))
+        tables = {k.key for k in S.in_section(section.id) if k.type == S.SECTION and k.ask and k.ask.flow == S.TABLE}
+        for k in S.in_section(section.id):
+            shown = self.display(k, a) if k.type != S.SECTION and k.label else None
+            if shown is None:
+                continue
+            if k.parent in tables and parts and parts[-1][2] == k.parent:  # a table's values: one list
+                parts[-1] = (f"{parts[-1][0]}, {shown[0]}", parts[-1][1], k.parent)
             else:
-                allow = Text("allowlist OPEN (reachable from any address)", style="bold red")
-            return Text.assemble(allow, f"; basic auth {a.admin_user}, password {pw}")
-        if section == "signing_keys":
-            return Text("new ed25519 key" if "synapse.signing_key" in plan.generated else "kept",)
-        if section == "tls":
-            return Text(f"{a.tls_mode}, {a.acme_email}" + (f", Secret {a.tls_secret_name}" if a.tls_secret_name else ""))
-        if section == "external":
-            smtp = f"SMTP {a.smtp.host}:{a.smtp.port}" if a.smtp.enabled else "SMTP off"
-            push = "push on" if a.push.enabled else "push off"
-            ip = a.external_ip or "auto"
-            return Text(f"{smtp}; LiveKit {a.domains['livekit']}; TURN {a.domains['turn']} (IP {ip}); {push}")
-        if section == "storage":
-            return Text(f"StorageClass {a.storage_class}")
-        if section == "network":
-            return Text("firewall: confirmed" if self.confirmed.get("firewall.ports") else "firewall: open item",
-                        style="" if self.confirmed.get("firewall.ports") else "yellow")
-        return Text("wizard check after writing")
+                parts.append((shown[0] if k.parent in tables else f"{k.label} {shown[0]}", shown[1],
+                              k.parent if k.parent in tables else None))
+        for item in section.items:
+            if item.kind == CHECK and not item.instant and item.when(a):
+                r = self.checks.get(item.id)
+                parts.append((f"{item.id}: " + ("ok" if r and r.ok else "open" if r else "not checked"),
+                              "green" if r and r.ok else "red" if r else "yellow", None))
+            elif item.kind == MANUAL and item.when(a):
+                done = self.confirmed.get(item.id)
+                parts.append((f"{item.id}: " + ("confirmed" if done else "open item"), "" if done else "yellow",
+                              None))
+        if not parts:
+            return Text("—")
+        text = Text()
+        for i, (words, style, _) in enumerate(parts):
+            text.append(("; " if i else "") + words, style=style)
+        return text
+
+    def display(self, k: S.Key, a) -> tuple[str, str] | None:
+        """A setting as the summary shows it, with its style; None when it does not apply."""
+        from wizard.catalog import secrets
+
+        value = a.get(k.key)
+        if value is None and k.when is not None and not k.when.holds(a.get):
+            return None
+        if k.type == S.BOOL:
+            return ("on" if value else "off"), ""
+        if k.type == S.CIDRS:
+            if value:
+                return ", ".join(value), "green"
+            return "OPEN (reachable from any address)", "bold red"
+        if k.secret or k.type == S.FILE:
+            raw = get(a.raw, k.key)
+            if raw is not None:
+                return str(raw), ""
+            own = [r for r in secrets() if r.answers_key == k.key and not r.provided]
+            if own:
+                return ("kept" if own[0].id in self.store.values else "generated"), ""
+            return None
+        if value is None:
+            return None
+        if k.type == S.PATH:
+            return _short(value), ""
+        if k.ask is not None and k.ask.labels and value in k.choices and k.type == S.INT:
+            return k.ask.labels[k.choices.index(value)], ""
+        return str(value), ""
 
     def show_diff(self, plan) -> None:
         from rich.text import Text
@@ -752,34 +694,39 @@ class Guided:
                 s.say(line, {DONE: "green", CONFIRMED: "cyan", OPEN: "red"}[st.state])
         n = counts(statuses)
         s.say(f"{n[DONE]} done, {n[CONFIRMED]} confirmed, {n[OPEN]} open", "red" if n[OPEN] else "green")
-        still = [st for st in statuses if st.state == OPEN]
-        if any(st.item.id == "li.allowlist" for st in still):
-            s.say("the LI allowlist is open: anyone can reach the LI ingresses until li.allowed_cidrs is set",
-                  "bold red")
+        for k in S.leaves():
+            if k.ask is not None and k.ask.word_means and answers.get(k.key) == text_value(k, k.ask.word):
+                s.say(k.ask.word_means, "bold red")
 
     def show_next(self, answers, result=None) -> None:
         """The commands to go on with, each runnable as printed from the current folder (the answers file
         spelled out), then how to deploy the tree, in the order the steps must run."""
         from wizard import app
+        from wizard.catalog import secrets
         from wizard.steps import format_steps
 
         s = self.screen
         flag = f" --answers {_arg(self.answers_path)}"
         s.console.print()
         s.console.rule("[bold]Next", align="left")
-        s.say(f"  LI admin UI: https://{answers.domains['li_admin']}/  user {answers.admin_user}")
-        if answers.admin_password_ref:
-            s.say(f"  its password comes from {answers.admin_password_ref}")
-        else:
-            s.say(f"  its password is kept in {_short(answers.secrets_file)}; show it with:")
-            s.say(f"    wizard secrets show li.admin_password{flag}", "bold")
+        for r in secrets():  # the secrets the operator may give but the wizard made: how to read them
+            if not r.answers_key or r.provided or not r.generated:
+                continue
+            given = get(answers.raw, r.answers_key)
+            if given:
+                s.say(f"  {r.what}: from {given}")
+            else:
+                s.say(f"  {r.what}: in {_short(answers.secrets_file)}; show it with:")
+                s.say(f"    wizard secrets show {r.id}{flag}", "bold")
         s.say(f"  wizard check{flag}          # audit the tree (CI: --strict)")
         s.say(f"  wizard checklist{flag}      # what is still open")
         s.say(f"  wizard{flag}   # re-apply without questions")
         s.say(f"  commit {_short(self.answers_path)}; never commit {_short(answers.secrets_file)}; "
               f"back it up somewhere safe")
-        if answers.well_known_dir is not None and answers.server_name != answers.domains["matrix"]:
-            s.say(f"  serve {_short(Path(answers.well_known_dir) / '.well-known')} at https://{answers.server_name}/")
+        for k in S.leaves():
+            if k.ask is not None and k.ask.after and answers.get(k.key) is not None \
+                    and (k.ask.when is None or k.ask.when.holds(answers.get)):
+                s.say("  " + self.template(k.ask.after, k, value=_short(answers.get(k.key))))
         steps = app.deploy_steps(answers, result)
         if steps:
             s.say("")
@@ -788,29 +735,18 @@ class Guided:
                 s.say(f"  {line}")
 
 
+def _secrets_key() -> str:
+    """The key naming the secrets file: the path whose default lies beside the answers file."""
+    return next(k.key for k in S.leaves() if k.type == S.PATH and isinstance(k.default, S.Derived))
+
+
 def section_of(cid: str) -> str:
-    """Which checklist section an edit's catalog id belongs to (for the summary)."""
-    from wizard.catalog import GENERATED_IDS
+    """The checklist section of a catalog id (for the summary): its record says; an id made at run time (a
+    generated placeholder) is a secret."""
+    from wizard.catalog import record
 
-    if cid == "synapse.signing_key":
-        return "signing_keys"
-    if cid.startswith(("li.allowed", "li.admin", "li.auth")):
-        return "li"
-    if cid in GENERATED_IDS or cid in ("minio.s3_access_key",):
-        return "secrets"
-    if cid == "server_name" or cid.startswith("domains."):
-        return "domains"
-    if cid.startswith("tls."):
-        return "tls"
-    if cid.startswith("storage."):
-        return "storage"
-    return "external"
-
-
-def _item(item_id: str):
-    from wizard.checklist import ITEMS
-
-    return ITEMS[item_id]
+    r = record(cid)
+    return r.docs.section if r is not None else "secrets"
 
 
 def _arg(path) -> str:

@@ -19,7 +19,7 @@ TEXT, CONFIRM, SELECT = "text", "confirm", "select"
 
 @dataclass(frozen=True)
 class Question:
-    key: str  # the dotted answers key ("domains.matrix"), or a flow step ("flow.write")
+    key: str  # the dotted answers key, or a flow step ("flow.write"): what a missing answer is named by
     message: str
     kind: str = TEXT
     help: str = ""  # one or two lines shown before the prompt
@@ -46,9 +46,6 @@ class Asker:
 
     def ask(self, q: Question, default=None):  # pragma: no cover - interface
         raise NotImplementedError
-
-    def note(self, text: str, style: str | None = None) -> None:
-        """Something to tell the operator (ignored where nobody reads)."""
 
 
 class ConfiguredAsker(Asker):
@@ -88,10 +85,6 @@ class ConfiguredAsker(Asker):
         except ValueError as exc:
             raise AnswersError(str(exc), where=q.key) from None
 
-    def note(self, text: str, style: str | None = None) -> None:
-        if self.say is not None:
-            self.say(text, style)
-
 
 class TerminalAsker(Asker):
     """questionary prompts; a wrong answer is explained and asked again. Ctrl-C raises KeyboardInterrupt."""
@@ -100,9 +93,6 @@ class TerminalAsker(Asker):
 
     def __init__(self, say: Callable[[str, str | None], None]):
         self.say = say
-
-    def note(self, text: str, style: str | None = None) -> None:
-        self.say(text, style)
 
     def ask(self, q: Question, default=None):
         import questionary
