@@ -3,7 +3,7 @@
 #
 #   scripts/test.sh [pytest args...]
 #
-# 1. apt: apache2-utils (htpasswd), postgresql (initdb/pg_ctl/psql), coturn (turnserver), tmux.
+# 1. apt: apache2-utils (htpasswd), gettext-base (GNU envsubst), postgresql (initdb/pg_ctl/psql), coturn (turnserver), tmux.
 #    Needs root or password-less sudo; otherwise skipped with a message.  Skipped as well when
 #    dpkg already reports every package installed (set WIZARD_FORCE_APT=1 to run it anyway).
 # 2. pip: `python -m pip install -e '.[test]'` into the active venv ($VIRTUAL_ENV), or into the
@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 
-APT_PACKAGES=(apache2-utils postgresql coturn tmux)
+APT_PACKAGES=(apache2-utils gettext-base postgresql coturn tmux)
 
 # ---------------------------------------------------------------------------- privileges
 if [ "$(id -u)" -eq 0 ]; then

@@ -6,7 +6,7 @@ counts the moments a file write becomes visible — creating a temp file (`.wiza
 over its target — and at the Nth one prints `crashhook: reached N` on stderr and kills this process with
 SIGKILL (nothing is flushed, nothing cleaned up: a power cut as far as the tree can tell). When the run
 has fewer points it finishes normally, prints `crashhook: points COUNT`, and exits with the wizard's
-exit code.
+exit code. tests/forkserver.py installs the same hook in its forked children.
 """
 from __future__ import annotations
 
@@ -18,9 +18,17 @@ from pathlib import Path
 TEMP_PREFIX = ".wizard-tmp-"
 
 
-def install(point: int) -> None:
+_SEEN = [0]
+
+
+def seen() -> int:
+    """How many crash points this process has passed."""
+    return _SEEN[0]
+
+
+def install(point: int, at_exit: bool = True) -> None:
     real_open, real_replace = os.open, os.replace
-    seen = [0]
+    seen = _SEEN
 
     def reached() -> None:
         seen[0] += 1
@@ -41,9 +49,10 @@ def install(point: int) -> None:
 
     os.open = hooked_open
     os.replace = hooked_replace
-    import atexit
+    if at_exit:
+        import atexit
 
-    atexit.register(lambda: sys.stderr.write(f"crashhook: points {seen[0]}\n"))
+        atexit.register(lambda: sys.stderr.write(f"crashhook: points {seen[0]}\n"))
 
 
 def main() -> int:

@@ -14,14 +14,28 @@ TEMPLATES = ROOT / "templates" / "deployment"
 
 
 def run_wizard(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False,
-               input: str | None = None) -> subprocess.CompletedProcess:
+               input: str | None = None, point: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m wizard ARGS` in a child process: its exit code, stdout and stderr.
+
+    The child is forked from a server that has imported the wizard already (tests/forkserver.py); with
+    WIZARD_TEST_REAL_CLI=1 every run starts a new interpreter instead (same results, slower). `point`
+    installs tests/crashhook.py's crash point N in the child."""
     full_env = dict(os.environ)
     full_env.pop("FORCE_COLOR", None)
     full_env["NO_COLOR"] = "1"
     if env:
         full_env.update(env)
-    proc = subprocess.run([sys.executable, "-m", "wizard", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, input=input, timeout=300)
+    if os.environ.get("WIZARD_TEST_REAL_CLI") == "1":
+        cmd = [sys.executable, "-m", "wizard", *args]
+        if point is not None:
+            cmd = [sys.executable, str(ROOT / "tests" / "crashhook.py"), str(point), *args]
+        proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, input=input,
+                              timeout=timeout)
+    else:
+        import forkserver
+
+        proc = forkserver.server().run(list(args), cwd=cwd, env=full_env, input=input, point=point,
+                                         timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"wizard {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc

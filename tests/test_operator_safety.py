@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import FULL_ANSWERS, ROOT, TEMPLATES, snapshot, write_answers
+from helpers import FULL_ANSWERS, ROOT, TEMPLATES, run_wizard, snapshot, write_answers
 
 e2e = pytest.mark.e2e
 PROC_TIMEOUT = 60  # a run that hangs (a FIFO, an alias bomb) fails the test when this runs out
@@ -34,13 +34,8 @@ END = "# end of wizard secrets"
 
 def wiz(*args: str, cwd: Path, env: dict | None = None, timeout: float = PROC_TIMEOUT,
         stdin: str = "") -> subprocess.CompletedProcess:
-    """`python -m wizard ARGS` with no terminal (stdin is a pipe), no colour."""
-    full = dict(os.environ)
-    full.pop("FORCE_COLOR", None)
-    full["NO_COLOR"] = "1"
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "wizard", *args], cwd=cwd, env=full, input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
+    """`python -m wizard ARGS` with no terminal (stdin is not one), no colour (tests/helpers.run_wizard)."""
+    return run_wizard(*args, cwd=cwd, env=env, input=stdin, timeout=timeout)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

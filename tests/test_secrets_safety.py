@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,6 @@ import treecheck as T
 from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers
 from oracles import htpasswd_verify
 
-HOOK = Path(__file__).resolve().parent / "crashhook.py"
 pytestmark = pytest.mark.e2e
 
 
@@ -46,8 +43,8 @@ def _store(site: Path) -> dict:
 
 
 def _hooked(point: int, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(HOOK), str(point), *args], capture_output=True, text=True,
-                          env=dict(os.environ, NO_COLOR="1"), timeout=120)
+    """The CLI with tests/crashhook.py's crash point `point` installed: killed there with SIGKILL."""
+    return run_wizard(*args, point=point)
 
 
 def _points(site: Path, args) -> int:

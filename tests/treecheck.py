@@ -21,8 +21,11 @@ def read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8-sig").replace("\r\n", "\n")
 
 
+_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: PyYAML's safe reading, in C
+
+
 def load_docs(path: Path) -> list:
-    return [d for d in yaml.safe_load_all(read_text(path)) if d is not None]
+    return [d for d in yaml.load_all(read_text(path), Loader=_FAST) if d is not None]
 
 
 def obj(tree: Path, rel: str, kind: str, name: str) -> dict:
@@ -132,7 +135,7 @@ def walk_values(tree: Path):
         rel = path.relative_to(tree).as_posix()
         text = read_text(path)
         if rel.endswith((".yaml", ".yml")):
-            for doc in yaml.safe_load_all(text):
+            for doc in yaml.load_all(text, Loader=_FAST):
                 if doc is None:
                     continue
                 name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}" if isinstance(doc, dict) \
@@ -154,7 +157,7 @@ def _walk(rel, where, node, key=""):
             yield from _walk(rel, f"{where}[{i}]", v)
     elif isinstance(node, str):
         if "\n" in node and key.endswith((".yaml", ".yml")):
-            data = yaml.safe_load(node)
+            data = yaml.load(node, Loader=_FAST)
             yield from _walk(rel, f"{where}>", data)
         elif "\n" in node and key.endswith(".json"):
             yield from _walk(rel, f"{where}>", json.loads(node))
@@ -188,7 +191,6 @@ def host_re(host: str) -> re.Pattern:
 
 SEP = " › "
 
-_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DOCS: dict[str, list] = {}  # file text -> its documents (shared between callers: never mutate them)
 
 
