@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from wizard.errors import TreeError
 from wizard.locate.yamlspan import map_get
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet")

@@ -23,16 +23,13 @@ from dataclasses import dataclass, field
 from wizard import catalog as C
 from wizard import generate
 from wizard.catalog import Location, Record
-from wizard.edits import (Edit, FlowMap, column, insert_entry, insert_nested, remove_entry_lines, render_entry,
-                          yaml_scalar)
+from wizard.edits import Edit
 from wizard.errors import CannotCarry, SecretsError, TreeError, WizardError
 from wizard.find import HELD_BACK, PREFLIGHT, Place, Problem
 from wizard.index import TreeIndex
-from wizard.survey import Found, Survey, TokenHit, answer
+from wizard.survey import Found, Survey, TokenHit
 from wizard.writers import Writer
-from wizard.locate import views as V
-from wizard.locate.resolve import Address, Tree, encode_conf, resolve, span_of
-from wizard.locate.yamlspan import map_get, map_key, object_id, parse_yaml_single, parse_yaml_stream, to_data
+from wizard.locate.resolve import Address, Tree
 from wizard.store import SecretStore
 
 PREFLIGHT_WORD = "CHANGEME"
@@ -157,7 +154,7 @@ class Planner:
     # ---------------------------------------------------------------- decide every secret's value
     def _decide_all(self) -> None:
         provided_ids = {r.id for r in C.RECORDS if r.kind == C.SECRET and r.answers_key
-                        and answer(self.answers, r.answers_key) is not None and self._active(r)}
+                        and self.answers.get(r.answers_key) is not None and self._active(r)}
         for cid in sorted(self.rotate):
             r = C.record(cid)
             if cid.startswith(C.PLACEHOLDER_PREFIX) and C.placeholder_key(cid) in self.placeholders:
@@ -202,7 +199,7 @@ class Planner:
             entry = self.placeholders.get(C.placeholder_key(r.id))
             return entry.value if entry is not None and entry.form is None else None
         if r.answers_key:
-            value = answer(self.answers, r.answers_key)
+            value = self.answers.get(r.answers_key)
             return value if isinstance(value, str) else None
         return None
 
@@ -257,7 +254,7 @@ class Planner:
         return value
 
     def _generate(self, r: Record) -> str:
-        params = {k: answer(self.answers, key) for k, key in r.form_params}
+        params = {k: self.answers.get(key) for k, key in r.form_params}
         value = self.gen.new(r.form, **{k: v for k, v in params.items() if v is not None})
         self.plan.secret_values[value] = r.id
         return value
@@ -277,7 +274,7 @@ class Planner:
         if r.derive != "htpasswd_line":
             raise WizardError(f"{r.id}: unknown derivation {r.derive!r}")
         user_key, pw_id = r.derived_from
-        user = answer(self.answers, user_key)
+        user = self.answers.get(user_key)
         pw = self.values.get(pw_id)
         spans = self._spans_of(r.id)
         tree_lines = {sp.value for _, sp in spans if sp.value and not C.has_token(sp.value)}
@@ -411,14 +408,14 @@ class Planner:
     def _setting_value(self, r: Record):
         d = r.derive
         if d is None:
-            return answer(self.answers, r.answers_key) if r.answers_key else None
+            return self.answers.get(r.answers_key) if r.answers_key else None
         if d == "issuer":
-            mode = answer(self.answers, r.answers_key)
+            mode = self.answers.get(r.answers_key)
             return None if mode == "manual" else mode
         if d == "selfsigned_document":
-            return C.SELFSIGNED_DOC if answer(self.answers, r.answers_key) == "selfsigned" else None
+            return C.SELFSIGNED_DOC if self.answers.get(r.answers_key) == "selfsigned" else None
         if d == "comma_list":
-            items = answer(self.answers, r.answers_key) or []
+            items = self.answers.get(r.answers_key) or []
             return ", ".join(items) if items else None
         if d.startswith("constant:"):
             return d.split(":", 1)[1]
@@ -427,7 +424,7 @@ class Planner:
             hit = self.finder.find_object(a.file, *a.obj)
             return hit.obj.name if hit.obj is not None else a.obj[1]
         if d == "default_when_absent":
-            return answer(self.answers, r.answers_key)
+            return self.answers.get(r.answers_key)
         if d == "read":
             a = Address.parse(r.derived_from[0])
             p = self.finder.place(Location(r.derived_from[0]))
@@ -435,7 +432,7 @@ class Planner:
                 return p.spans[0].value
             return r.defaults[0] if r.defaults else None
         if d == "smtp_section":
-            return C.smtp_section(answer(self.answers, r.answers_key))
+            return C.smtp_section(self.answers.get(r.answers_key))
         raise WizardError(f"{r.id}: unknown derivation {d!r}")
 
     def _write_setting(self, r: Record) -> None:

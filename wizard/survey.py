@@ -5,11 +5,11 @@ it; `check` audits from it: one discovery for both."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from wizard import catalog as C
 from wizard.catalog import Location, Record
-from wizard.errors import TreeError, WizardError
+from wizard.errors import TreeError
 from wizard.find import (ABSENT, AMBIGUOUS, COMMENT, DISABLED, NOT_FOUND, OUTSIDE, TOKEN_CONFLICT, UNKNOWN_TOKEN,
                          Finder, Place, Problem)
 from wizard.index import TreeIndex
@@ -197,7 +197,7 @@ class Survey:
                 r = self.records[cid]
                 if not self._active(r):
                     self.problems.append(Problem(DISABLED, hit.file, line, f"{hit.token} ({cid}) stays: component "
-                                                 f"{r.component} is off", f"turn it on in the answers to configure it",
+                                                 f"{r.component} is off", "turn it on in the answers to configure it",
                                                  token=hit.token, id=cid, note=True))
                     continue
                 self.token_places.setdefault(cid, []).append(hit)
@@ -376,40 +376,8 @@ def _switch(answers, key: str) -> bool:
 # ---------------------------------------------------------------- what the answers say
 
 def answer(answers, key: str):
-    """The value an answers key gives (references read), None when absent."""
-    getter = getattr(answers, "get", None)
-    if callable(getter):
-        return getter(key)
-    return _ANSWER_ATTRS.get(key, lambda a: None)(answers)
-
-
-_ANSWER_ATTRS = {
-    "server_name": lambda a: a.server_name,
-    "tls.acme_email": lambda a: a.acme_email,
-    "tls.mode": lambda a: a.tls_mode,
-    "tls.secret_name": lambda a: a.tls_secret_name or None,
-    "li.allowed_cidrs": lambda a: list(a.allowed_cidrs),
-    "li.admin_user": lambda a: a.admin_user,
-    "li.admin_password": lambda a: a.admin_password,
-    "li.auth_realm": lambda a: a.auth_realm or None,
-    "storage.class": lambda a: a.storage_class,
-    "turn.external_ip": lambda a: a.external_ip or None,
-    "minio.s3_access_key": lambda a: a.s3_access_key,
-    "key_vault.rsa_bits": lambda a: a.rsa_bits,
-    "smtp": lambda a: {"enabled": a.smtp.enabled, "host": a.smtp.host, "port": a.smtp.port, "user": a.smtp.user,
-                       "password": a.smtp.password, "from": a.smtp.from_,
-                       "require_transport_security": a.smtp.require_transport_security},
-    "smtp.enabled": lambda a: a.smtp.enabled,
-    "smtp.password": lambda a: a.smtp.password if a.smtp.enabled else None,
-    "push.enabled": lambda a: a.push.enabled,
-    "push.apns.key_file": lambda a: a.push.values.get("push.apns.key"),
-    "push.apns.key_id": lambda a: a.push.values.get("push.apns.key_id"),
-    "push.apns.team_id": lambda a: a.push.values.get("push.apns.team_id"),
-    "push.apns.topic": lambda a: a.push.values.get("push.apns.topic"),
-    "push.fcm.service_account_file": lambda a: a.push.values.get("push.fcm.service_account"),
-    **{f"domains.{k}": (lambda k: lambda a: a.domains[k])(k)
-       for k in ("matrix", "element", "turn", "li_matrix", "li_element", "li_admin", "livekit")},
-}
+    """The value an answers key gives (references read; None when absent): Answers.get."""
+    return answers.get(key)
 
 
 # ---------------------------------------------------------------- a token in a value

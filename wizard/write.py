@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wizard.errors import PartialWrite, SecretsError, TreeError, WizardError
+from wizard.errors import PartialWrite, TreeError, WizardError
 from wizard.files import TEMP_PREFIX, atomic_write, is_regular
 from wizard.store import SecretStore, store_target, verify_unchanged, write_store
 
