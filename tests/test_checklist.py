@@ -199,8 +199,8 @@ def _states(statuses):
 def test_states_of_a_configured_tree(configured):
     answers, tree, store = configured
     states = _states(CL.checklist_status(answers, tree, store=store, run=False))
-    for item in ("secrets.generated", "domains.set", "li.admin_auth", "signing_key.generated", "tls.mode",
-                 "livekit", "turn", "push", "storage.class", "final.check", "smtp"):
+    for item in ("secrets.generated", "domains.set", "li.admin_auth", "signing_key.generated", "tls.certificates",
+                 "livekit", "turn", "push", "storage.volumes", "final.check", "smtp"):
         assert states[item][0] == CL.DONE, (item, states[item])
     assert states["li.allowlist"] == (CL.DONE, "203.0.113.0/24, 198.51.100.0/25")  # pure: checked even offline
     assert states["firewall.ports"][0] == CL.CONFIRMED
@@ -268,6 +268,45 @@ def test_well_known_written_outside_the_tree_and_judged(tmp_path):
     inside = answers_from_dict(dict(data, well_known_dir="deployment/wk"), path=answers, base_dir=tmp_path)
     with pytest.raises(AnswersError, match="inside the deployment tree"):
         wellknown.planned(inside)
+
+
+def test_item_states_read_the_ids_findings_carry_not_their_text():
+    from types import SimpleNamespace
+
+    from wizard.catalog import GENERATED_IDS, RECORDS
+    from wizard.check import Finding
+
+    store = SimpleNamespace(exists=True, values={i: "x" for i in GENERATED_IDS}, path=Path("prod.secrets.yaml"))
+
+    def states(*findings):
+        facts = CL.Facts(None, Path("."), store, tuple(findings))
+        return {i: CL.ITEMS[i].state(facts)[0] for i in ("secrets.generated", "signing_key.generated",
+                                                         "domains.set", "livekit", "storage.volumes")}
+
+    clean = states()
+    assert set(clean.values()) == {CL.DONE}
+    # the message names no id: the ids field decides
+    redis = Finding("infrastructure/02-redis/redis-secret.yaml", 7, "error", "equality-group", "differs",
+                    ids=("redis.password",))
+    assert states(redis) == dict(clean, **{"secrets.generated": CL.OPEN})
+    key = Finding("main-instance/01-synapse/secrets.yaml", 53, "error", "placeholder", "left",
+                  ids=("synapse.signing_key",), token="CHANGEME_GENERATE_USING_SYNAPSE_GENERATE_COMMAND")
+    assert states(key) == dict(clean, **{"signing_key.generated": CL.OPEN})
+    livekit = Finding("values/livekit-values.yaml", 3, "error", "placeholder", "left", ids=("livekit.api_key",))
+    assert states(livekit) == dict(clean, livekit=CL.OPEN)
+    # a message that mentions an id is not about it
+    words = Finding("x.yaml", 1, "error", "placeholder", "placeholder CHANGEME left (redis.password)")
+    assert states(words) == clean
+    # without ids, the rule's checklist section decides (example.com in a value no catalog location names)
+    domain = Finding("values/x.yaml", 1, "error", "example-domain", "matrix.example.com in a value")
+    assert states(domain) == dict(clean, **{"domains.set": CL.OPEN})
+    # drift of a domain opens its item; drift of the storage class opens the storage item only through errors
+    drift = Finding("a.yaml", 1, "warning", "drift", "differs", ids=("domains.matrix",))
+    assert states(drift) == dict(clean, **{"domains.set": CL.OPEN})
+    # every catalog id belongs to a checklist item, through its record's docs section (and topic)
+    for r in RECORDS:
+        assert CL.item_of(r.id) in CL.ITEMS, r.id
+    assert CL.item_of("placeholder.CHANGEME_KUBE_DNS_IP") == "secrets.generated"
 
 
 # ---------------------------------------------------------------- `wizard checklist`

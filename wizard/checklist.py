@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -62,6 +61,7 @@ class Item:
     check: Callable[..., CheckResult] | None = None  # check items: (answers, **options) -> result
     needs_answers: bool = False  # check items that read hosts etc. from the answers
     instant: bool = False  # a pure check (no tool, no network): always run
+    topic: str = ""  # the records of its section whose docs.topic names it are its own (see `item_of`)
 
 
 @dataclass(frozen=True)
@@ -229,23 +229,36 @@ def check_smtp(smtp, *, send_to: str | None = None, timeout: float = CHECK_TIMEO
 
 # ---------------------------------------------------------------- states of the wizard's own items
 
-_ID_IN_MESSAGE = re.compile(r"\(([a-z_]+(?:\.[a-z_]+)+)\)|^([a-z_]+(?:\.[a-z_]+)+) ")
+def item_of(cid: str) -> str | None:
+    """The checklist item a catalog id belongs to: its record's section (docs.section), and within it the
+    item naming the record's topic (docs.topic), else the section's first item the wizard does."""
+    from wizard.catalog import record
+
+    r = record(cid)
+    return None if r is None else _section_item(r.docs.section, r.docs.topic)
 
 
-def _errors_about(facts: Facts, prefixes: tuple[str, ...], rules=("placeholder", "equality-group",
-                                                                   "li-distinct-secret", "li-signing-key",
-                                                                   "signing-key", "example-domain", "parse")):
-    out = []
-    for f in facts.findings:
-        if f.severity != "error" or f.rule not in rules:
-            continue
-        m = _ID_IN_MESSAGE.search(f.message)
-        cid = (m.group(1) or m.group(2)) if m else ""
-        if f.rule in ("example-domain", "parse") and "domains" in prefixes:
-            out.append(f)
-        elif cid and cid.startswith(prefixes):
-            out.append(f)
-    return out
+def _section_item(section: str, topic: str = "") -> str | None:
+    for sec in SECTIONS:
+        if sec.id == section:
+            named = next((i.id for i in sec.items if topic and i.topic == topic), None)
+            return named or next((i.id for i in sec.items if i.kind == WIZARD), None)
+    return None
+
+
+def items_of(finding) -> set[str]:
+    """The items a finding is about: those of its ids; without ids, its rule's checklist section's."""
+    if finding.ids:
+        return {i for i in (item_of(cid) for cid in finding.ids) if i}
+    spec = finding.spec
+    item = _section_item(spec.section) if spec is not None and spec.section else None
+    return {item} if item else set()
+
+
+def _errors_about(facts: Facts, item_id: str, *, drift: bool = False) -> list:
+    """The errors (and with `drift`, the drift warnings) of wizard check about this item's values."""
+    return [f for f in facts.findings if (f.severity == "error" or (drift and f.rule == "drift"))
+            and item_id in items_of(f)]
 
 
 def shown(path) -> str:
@@ -265,9 +278,7 @@ def _secrets_state(facts: Facts):
 
     if facts.tree is None:
         return OPEN, "no deployment"
-    bad = _errors_about(facts, ("postgres.", "redis.", "minio.", "synapse.replication", "synapse.macaroon",
-                                "synapse.registration", "synapse.form", "li.macaroon", "li.registration",
-                                "li.form", "turn.", "key_vault.", "livekit.", "grafana."))
+    bad = _errors_about(facts, "secrets.generated")
     if bad:
         return OPEN, _problems(bad)
     store = facts.store
@@ -281,12 +292,9 @@ def _secrets_state(facts: Facts):
 
 def _domains_state(facts: Facts):
     a = facts.answers
-    bad = _errors_about(facts, ("domains", "server_name"))
-    drift = [f for f in facts.findings if f.rule == "drift"]
+    bad = _errors_about(facts, "domains.set", drift=True)
     if bad:
         return OPEN, _problems(bad)
-    if drift:
-        return OPEN, _problems(drift)
     if a is None:
         return DONE, "no example.com left in a value"
     return DONE, f"{a.server_name}; " + ", ".join(a.domains[k] for k in ("matrix", "element", "turn", "li_matrix",
@@ -307,12 +315,13 @@ def _well_known_state(facts: Facts):
 
 
 def _allowlist_extra(facts: Facts):
-    warn = [f for f in facts.findings if f.rule == "li-allowlist"]
+    warn = [f for f in facts.findings if f.rule == "li-allowlist" or (f.severity == "error"
+                                                                        and "li.allowlist" in items_of(f))]
     return _problems(warn) if warn else ""
 
 
 def _admin_auth_state(facts: Facts):
-    bad = _errors_about(facts, ("li.admin",))
+    bad = _errors_about(facts, "li.admin_auth")
     if bad:
         return OPEN, _problems(bad)
     user = facts.answers.admin_user if facts.answers else "?"
@@ -324,8 +333,7 @@ def _admin_auth_state(facts: Facts):
 
 
 def _signing_state(facts: Facts):
-    bad = _errors_about(facts, ("synapse.signing_key",))
-    bad += [f for f in facts.findings if f.rule in ("signing-key", "li-signing-key")]
+    bad = _errors_about(facts, "signing_key.generated")
     if bad:
         return OPEN, _problems(bad)
     return DONE, "ed25519 key, the same on main and LI"
@@ -348,7 +356,7 @@ def _smtp_state(facts: Facts):
 
 
 def _livekit_state(facts: Facts):
-    bad = _errors_about(facts, ("livekit.", "domains.livekit"))
+    bad = _errors_about(facts, "livekit")
     if bad:
         return OPEN, _problems(bad)
     host = facts.answers.domains["livekit"] if facts.answers else "LiveKit"
@@ -356,7 +364,7 @@ def _livekit_state(facts: Facts):
 
 
 def _turn_state(facts: Facts):
-    bad = _errors_about(facts, ("turn.",))
+    bad = _errors_about(facts, "turn")
     if bad:
         return OPEN, _problems(bad)
     a = facts.answers
@@ -370,14 +378,14 @@ def _push_state(facts: Facts):
     a = facts.answers
     if a is None or not a.push.enabled:
         return DONE, "off: Sygnal keeps its placeholders (info in wizard check)"
-    bad = _errors_about(facts, ("push.",))
+    bad = _errors_about(facts, "push")
     if bad:
         return OPEN, _problems(bad)
     return DONE, f"APNs topic {a.push.apns_topic}, FCM service account"
 
 
 def _storage_state(facts: Facts):
-    bad = _errors_about(facts, ("storage.",))
+    bad = _errors_about(facts, "storage.volumes")
     if bad:
         return OPEN, _problems(bad)
     return DONE, f"StorageClass {facts.answers.storage_class}" if facts.answers else "set"
@@ -433,7 +441,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("li", "LI security",
             "The lawful-intercept instance must be reachable only from the allowed networks, behind basic auth.", (
                 Item("li.allowlist", "LI ingresses restricted to an IP allowlist (not 0.0.0.0/0)", CHECK,
-                     needs_answers=True, instant=True, check=lambda a, **o: check_cidrs(a.allowed_cidrs)),
+                     needs_answers=True, instant=True, check=lambda a, **o: check_cidrs(a.allowed_cidrs),
+                     topic="allowlist"),
                 Item("li.admin_auth", "LI admin UI behind basic auth", WIZARD, state=_admin_auth_state),
                 Item("li.legal_review", "the LI instance was reviewed by your legal team", MANUAL,
                      help="Lawful intercept is regulated: who may search, what is logged, how long data is kept."),
@@ -447,23 +456,23 @@ SECTIONS: tuple[Section, ...] = (
             )),
     Section("tls", "TLS",
             "cert-manager issues the certificates (Let's Encrypt by default); or bring your own Secret.", (
-                Item("tls.mode", "certificate issuer set on every Ingress", WIZARD, state=_tls_state),
+                Item("tls.certificates", "certificate issuer set on every Ingress", WIZARD, state=_tls_state),
                 Item("tls.secret_created", "the TLS Secret exists in namespace matrix", MANUAL, when=_manual_tls,
                      help="kubectl -n matrix create secret tls NAME --cert=… --key=…"),
             )),
     Section("external", "External services",
             "E-mail, video calls (LiveKit), TURN relay and push notifications.", (
-                Item("smtp", "SMTP for notification e-mail", WIZARD, state=_smtp_state),
+                Item("smtp", "SMTP for notification e-mail", WIZARD, state=_smtp_state, topic="smtp"),
                 Item("smtp.server", "the SMTP server answers", CHECK, needs_answers=True, when=_smtp_on,
                      check=lambda a, timeout=CHECK_TIMEOUT, send_to=None, **o: check_smtp(a.smtp, send_to=send_to,
                                                                                           timeout=timeout)),
-                Item("livekit", "LiveKit keys and host", WIZARD, state=_livekit_state),
-                Item("turn", "TURN (coturn) secret and realm", WIZARD, state=_turn_state),
-                Item("push", "push notifications (Sygnal)", WIZARD, state=_push_state),
+                Item("livekit", "LiveKit keys and host", WIZARD, state=_livekit_state, topic="livekit"),
+                Item("turn", "TURN (coturn) secret and realm", WIZARD, state=_turn_state, topic="turn"),
+                Item("push", "push notifications (Sygnal)", WIZARD, state=_push_state, topic="push"),
             )),
     Section("storage", "Storage and backup",
             "Every volume claim uses one StorageClass; PostgreSQL backs up to MinIO.", (
-                Item("storage.class", "StorageClass set on every volume", WIZARD, state=_storage_state),
+                Item("storage.volumes", "StorageClass set on every volume", WIZARD, state=_storage_state),
                 Item("backup.tested", "a backup was restored once as a test", MANUAL,
                      help="A backup that was never restored is a hope, not a backup."),
             )),
@@ -479,7 +488,6 @@ SECTIONS: tuple[Section, ...] = (
 )
 
 ITEMS = {i.id: i for s in SECTIONS for i in s.items}
-MANUAL_IDS = tuple(i.id for s in SECTIONS for i in s.items if i.kind == MANUAL)
 
 
 def titles() -> dict[str, str]:

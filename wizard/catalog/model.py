@@ -75,6 +75,8 @@ class Docs:
     restart: str = ""  # what restarts after a rotation, in words
     by_hand: str = ""  # the manual step, in words
     section: str = "secrets"  # the checklist section it belongs to
+    topic: str = ""  # the checklist item of its section it belongs to, where the section has several (an item
+    #                  naming this topic; default: the section's first item the wizard does)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class Record:
     rotation: Rotation = field(default_factory=Rotation)
     docs: Docs = field(default_factory=Docs)
     what: str = ""
+    group_rule: str | None = None  # the check rule that reports its locations disagreeing (None: equality-group
+    #                                for a secret; a setting's locations are compared only when it names a rule)
+    value_rule: str | None = None  # a check rule that judges the value itself (usable key, open allowlist)
 
     @property
     def secret(self) -> bool:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -23,6 +24,7 @@ from wizard.rules.finding import ERROR, Finding
 from wizard.scan import ValueText, tree_files, value_texts
 
 EMBEDDED_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+_NAME_LINE = re.compile(r"""^[ \t-]*name:[ \t]*["']?([A-Za-z0-9][A-Za-z0-9._-]*)["']?[ \t]*(?:#.*)?$""", re.M)
 
 
 def node_at(node: JNode | None, path) -> tuple[JNode | None, JNode | None]:
@@ -114,6 +116,8 @@ class TreeModel:
     configs: list[ConfigDoc] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)  # embedded configs that do not parse, broken objects
     _lines: list[ValueText] | None = None
+    _broken_text: list[str] | None = None
+    _broken_names: set[str] | None = None
 
     @classmethod
     def build(cls, tree: Tree, broken: set[str]) -> "TreeModel":
@@ -215,6 +219,31 @@ class TreeModel:
 
     def of_kind(self, *kinds: str) -> Iterator[KubeObject]:
         return (o for o in self.objects if o.kind in kinds)
+
+    # ---- what the files that do not parse may define (their own finding says they do not parse: the
+    # objects they would define are not reported missing too)
+
+    def _broken_texts(self) -> list[str]:
+        if self._broken_text is None:
+            out = []
+            for rel in sorted(self.broken):
+                try:
+                    out.append(self.tree.file(rel).text)
+                except (TreeError, UnicodeDecodeError):
+                    continue
+            self._broken_text = out
+        return self._broken_text
+
+    def maybe_defined(self, name: str) -> bool:
+        """A file that does not parse has an object named `name`, or one whose operator creates it
+        (`matrix-postgresql-li` for `matrix-postgresql-li-rw`)."""
+        if self._broken_names is None:
+            self._broken_names = {m.group(1) for text in self._broken_texts() for m in _NAME_LINE.finditer(text)}
+        return any(name == n or name.startswith(n + "-") for n in self._broken_names)
+
+    def broken_mentions(self, *words: str) -> bool:
+        """Every word appears in one file that does not parse."""
+        return any(all(w in text for w in words) for text in self._broken_texts())
 
     def namespaces(self) -> set[str]:
         out = {o.namespace for o in self.objects if o.namespace}

@@ -135,6 +135,8 @@ def object_reference(model: TreeModel, ctx) -> Iterator[Finding]:
             if ref.optional:
                 continue
             hits = [k for ns, name, k in index[ref.kind] if name == ref.name and same_namespace(ns, obj.namespace)]
+            if not hits and model.maybe_defined(ref.name):
+                continue  # defined, perhaps, in a file that does not parse (reported as such)
             if not hits:
                 names = sorted({name for ns, name, _ in index[ref.kind] if same_namespace(ns, obj.namespace)})
                 close = difflib.get_close_matches(ref.name, names, n=1, cutoff=0.6)
@@ -195,6 +197,8 @@ def pdb_coverage(model: TreeModel, ctx) -> Iterator[Finding]:
                 hpa_min = max(hpa_min, m if isinstance(m, int) else 1)
         if replicas < 2 and hpa_min < 2:
             continue
+        if model.broken_mentions("PodDisruptionBudget", obj.name):
+            continue  # its budget may be in a file that does not parse (reported as such)
         labels = dig(obj.data, ("spec", "template", "metadata", "labels"))
         labels = labels if isinstance(labels, dict) else {}
         if any(same_namespace(p.namespace, obj.namespace) and selector_matches(dig(p.data, ("spec", "selector")), labels)

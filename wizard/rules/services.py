@@ -84,7 +84,7 @@ def service_reference(model: TreeModel, ctx) -> Iterator[Finding]:
                 continue
             name, ns = labels[-2], labels[-1]
             host = m.group(0)
-            if idx.has(ns, name):
+            if idx.has(ns, name) or model.maybe_defined(name):
                 continue
             if not idx.managed(ns):
                 yield Finding(vt.file, vt.line, INFO, "service-reference",
@@ -97,7 +97,7 @@ def service_reference(model: TreeModel, ctx) -> Iterator[Finding]:
                           "point it at an existing Service (kubectl get svc -n " + ns + ") or add the Service")
         for m in _SHORT_URL.finditer(vt.text):
             name = m.group(2).lower()
-            if name in _LOCAL_NAMES or is_ip(name):
+            if name in _LOCAL_NAMES or is_ip(name) or (not idx.has(None, name) and model.maybe_defined(name)):
                 continue
             url = f"{m.group(1)}://{m.group(2)}:{m.group(3)}"  # without any user:password@
             if idx.has(None, name):
@@ -226,7 +226,7 @@ def synapse_replication_listener(model: TreeModel, ctx) -> Iterator[Finding]:
             elif _FQDN.fullmatch(h):
                 continue  # checked by service-reference
             elif "." not in h:
-                if not idx.has(None, h):
+                if not idx.has(None, h) and not model.maybe_defined(h):
                     yield Finding(doc.file, doc.line(hnode), ERROR, "synapse-replication-listener",
                                   f"{doc.label}: instance_map.{name.value}.host {host} is not a Service of the tree"
                                   + _did_you_mean(h, idx.names()),
