@@ -35,17 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # --------------------------------------------------------------------------------------
 
 
-def _tools_required() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes") or os.environ.get(
-        "WIZARD_TESTS_REQUIRE_TOOLS", ""
-    ) not in ("", "0")
-
-
-def unavailable(reason: str) -> None:
-    """Skip (locally) or fail (in CI) because a real tool is missing."""
-    if _tools_required():
-        pytest.fail(f"required tool unavailable in CI: {reason} (scripts/test.sh should have installed it)")
-    pytest.skip(reason)
+unavailable = oracles.unavailable  # skip (locally) or fail (in CI) because a real tool is missing
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -41,7 +41,8 @@ def _warm() -> None:
             continue
         importlib.import_module(mod.name)
     for optional in ("kubernetes_validate", "bcrypt", "cryptography.hazmat.primitives.asymmetric.rsa",
-                     "cryptography.hazmat.primitives.asymmetric.ed25519", "rich.console", "questionary"):
+                     "cryptography.hazmat.primitives.asymmetric.ed25519", "rich.console", "questionary",
+                     "synapse.config.homeserver"):  # check's synapse-config rule, when installed
         try:
             importlib.import_module(optional)
         except ImportError:

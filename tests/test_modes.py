@@ -9,7 +9,7 @@ import yaml
 
 import treecheck as T
 from helpers import FULL_ANSWERS, digest, run_wizard, write_answers
-from oracles import kube_validate, synapse_config_check
+from oracles import kube_validate, synapse_config_check_inprocess
 
 INGRESSES = [("main-instance/03-haproxy/deployment.yaml", "matrix-client"),
              ("main-instance/03-haproxy/deployment.yaml", "matrix-federation"),
@@ -102,7 +102,7 @@ def test_smtp_push_and_turn_ip(tmp_path):
         d.mkdir()
         e = {k: v for k, v in e.items() if "." not in k}
         e["__signing_key__"] = key
-        synapse_config_check(text, e, d)
+        synapse_config_check_inprocess(text, e, d)
     sygnal = T.sd(tree, "main-instance/07-sygnal/deployment.yaml", "sygnal-secrets")
     assert sygnal["apns-key.p8"].strip() == (tmp_path / "AuthKey.p8").read_text().strip()
     assert json.loads(sygnal["fcm-service-account.json"])["project_id"] == "acme-push"

@@ -121,25 +121,35 @@ def test_synapse_uses_given_signing_key(tmp_path):
     oracles.synapse_config_check(HOMESERVER, {**ENV, "__signing_key__": line}, tmp_path)
 
 
-@pytest.mark.parametrize(
-    "broken, expected",
-    [
-        (HOMESERVER.replace('server_name: "matrix.example.com"\n', ""), "Missing mandatory `server_name`"),
-        (HOMESERVER.replace("name: psycopg2", "name: nosuchengine"), "nosuchengine"),
-        (HOMESERVER.replace("report_stats: false\n", ""), "report_stats"),
-        (HOMESERVER.replace("url_preview_ip_range_blacklist: ['127.0.0.0/8', '10.0.0.0/8']\n", ""),
-         "url_preview_ip_range_blacklist"),
-        (HOMESERVER.replace("type: http\n    tls: false", "type: nosuchtype\n    tls: false"), "nosuchtype"),
-        (HOMESERVER.replace("report_stats: false", "report_stats: false\nturn_user_lifetime: forever"),
-         "Bad duration"),
-    ],
-    ids=["no-server_name", "bad-db-engine", "no-report_stats", "no-preview-blacklist", "bad-listener-type",
-         "bad-duration"],
-)
-def test_synapse_rejects_broken_config(tmp_path, broken, expected):
+BROKEN_CONFIGS = {
+    "no-server_name": (HOMESERVER.replace('server_name: "matrix.example.com"\n', ""), "Missing mandatory `server_name`"),
+    "bad-db-engine": (HOMESERVER.replace("name: psycopg2", "name: nosuchengine"), "nosuchengine"),
+    "no-report_stats": (HOMESERVER.replace("report_stats: false\n", ""), "report_stats"),
+    "no-preview-blacklist": (HOMESERVER.replace("url_preview_ip_range_blacklist: ['127.0.0.0/8', '10.0.0.0/8']\n", ""),
+                             "url_preview_ip_range_blacklist"),
+    "bad-listener-type": (HOMESERVER.replace("type: http\n    tls: false", "type: nosuchtype\n    tls: false"),
+                          "nosuchtype"),
+    "bad-duration": (HOMESERVER.replace("report_stats: false", "report_stats: false\nturn_user_lifetime: forever"),
+                     "Bad duration"),
+}
+# Synapse's parser as `python -m synapse.config` (a process each) for two of them; in this process (what the
+# other tests use: the same HomeServerConfig.load_config) for all of them.
+CHECKERS = [("cli", case) for case in ("no-server_name", "bad-duration")] + \
+    [("inprocess", case) for case in BROKEN_CONFIGS]
+
+
+@pytest.mark.parametrize("checker, case", CHECKERS, ids=[f"{c}-{k}" for c, k in CHECKERS])
+def test_synapse_rejects_broken_config(tmp_path, checker, case):
+    broken, expected = BROKEN_CONFIGS[case]
+    check = oracles.synapse_config_check if checker == "cli" else oracles.synapse_config_check_inprocess
     with pytest.raises(oracles.ToolError, match="Synapse refused") as exc:
-        oracles.synapse_config_check(broken, ENV, tmp_path)
+        check(broken, ENV, tmp_path)
     assert expected in exc.value.output
+
+
+def test_synapse_in_process_accepts_what_the_cli_accepts(tmp_path):
+    config = oracles.synapse_config_check_inprocess(HOMESERVER, ENV, tmp_path)
+    assert config.server.server_name == "matrix.example.com"
 
 
 def test_synapse_rejects_bad_signing_key(tmp_path):

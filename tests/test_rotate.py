@@ -9,7 +9,7 @@ import yaml
 
 import treecheck as T
 from helpers import FULL_ANSWERS, edit_secrets, run_wizard, snapshot, write_answers
-from oracles import read_signing_key, synapse_config_check, synapse_turn_credentials
+from oracles import read_signing_key, synapse_config_check_inprocess, synapse_turn_credentials
 
 TURN_LOCATIONS = {"main-instance/01-synapse/secrets.yaml", "main-instance/06-coturn/deployment.yaml",
                   "config/synapse/homeserver.yaml"}
@@ -99,7 +99,7 @@ def test_signing_key_rotation_keeps_old_keys_verifiable(site, tmp_path_factory):
         d = tmp_path_factory.mktemp(f"hs{i}")
         env = {k: v for k, v in env.items() if "." not in k}
         env["__signing_key__"] = main
-        synapse_config_check(text, env, d)
+        synapse_config_check_inprocess(text, env, d)
     # a second rotation keeps both old keys
     run_wizard("rotate", "synapse.signing_key", "--answers", str(answers), "--yes", check=True)
     ids = [f"ed25519:{first.split()[1]}", f"ed25519:{second.split()[1]}"]
