@@ -273,10 +273,10 @@ def test_well_known_written_outside_the_tree_and_judged(tmp_path):
 def test_item_states_read_the_ids_findings_carry_not_their_text():
     from types import SimpleNamespace
 
-    from wizard.catalog import GENERATED_IDS, RECORDS
+    from wizard.catalog import RECORDS, generated_ids
     from wizard.check import Finding
 
-    store = SimpleNamespace(exists=True, values={i: "x" for i in GENERATED_IDS}, path=Path("prod.secrets.yaml"))
+    store = SimpleNamespace(exists=True, values={i: "x" for i in generated_ids()}, path=Path("prod.secrets.yaml"))
 
     def states(*findings):
         facts = CL.Facts(None, Path("."), store, tuple(findings))
@@ -358,9 +358,12 @@ def test_cli_without_answers_reads_the_tree(tmp_path):
 # ---------------------------------------------------------------- the non-interactive asker
 
 def test_configured_asker_uses_values_and_names_what_is_missing():
-    from wizard.ui.guided import parse_domain
+    from functools import partial
 
-    q = Question("server_name", "Server name:", parse=parse_domain)
+    from wizard.answers import parse_as
+    from wizard.catalog.answers import DOMAIN
+
+    q = Question("server_name", "Server name:", parse=partial(parse_as, DOMAIN))
     assert ConfiguredAsker({"server_name": "Acme-Corp.NET"}).ask(q) == "acme-corp.net"
     assert ConfiguredAsker().ask(q, "acme-corp.net") == "acme-corp.net"
     with pytest.raises(AnswersError) as exc:

@@ -274,7 +274,7 @@ def _problems(findings) -> str:
 
 
 def _secrets_state(facts: Facts):
-    from wizard.catalog import GENERATED_IDS
+    from wizard.catalog import generated_ids
 
     if facts.tree is None:
         return OPEN, "no deployment"
@@ -284,10 +284,11 @@ def _secrets_state(facts: Facts):
     store = facts.store
     if store is None or not getattr(store, "exists", False):
         return OPEN, "no secrets file yet: run the wizard"
-    missing = [i for i in GENERATED_IDS if i not in store.values]
+    wanted = generated_ids()
+    missing = [i for i in wanted if i not in store.values]
     if missing:
         return OPEN, f"not in the secrets file: {', '.join(missing)}"
-    return DONE, f"{len(GENERATED_IDS)} secrets in {shown(store.path)} (mode 0600)"
+    return DONE, f"{len(wanted)} secrets in {shown(store.path)} (mode 0600)"
 
 
 def _domains_state(facts: Facts):

@@ -79,12 +79,11 @@ def is_form_placeholder(form: str, value: str) -> bool:
 
 
 class Generators:
-    """The CSPRNG generators, with the slow ones (RSA, bcrypt) run in background threads so that they
-    overlap the parsing of the tree. The planner takes one of these: it never draws randomness itself."""
+    """The CSPRNG generators, bcrypt run in a background thread so that it overlaps the rest of the plan.
+    The planner takes one of these: it never draws randomness itself."""
 
     def __init__(self):
         self._pool = None
-        self._rsa: dict[int, object] = {}
 
     def _submit(self, fn, *args):
         if self._pool is None:
@@ -93,15 +92,9 @@ class Generators:
             self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wizard-gen")
         return self._pool.submit(fn, *args)
 
-    def prefetch_rsa(self, bits: int) -> None:
-        if bits not in self._rsa:
-            self._rsa[bits] = self._submit(rsa_key, bits)
-
     def new(self, form: str, **params) -> str:
         if form == "rsa_key":
-            bits = int(params.get("bits") or 2048)
-            job = self._rsa.pop(bits, None)
-            return job.result() if job is not None else rsa_key(bits)
+            return rsa_key(int(params.get("bits") or 2048))
         return GENERATORS[form]()
 
     def htpasswd(self, user: str, pw: str):

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from wizard.catalog import TOKEN_IDS, TOKEN_RE
 from wizard.errors import TreeError
 from wizard.locate.jsonspan import JNode
 from wizard.locate.resolve import Tree
@@ -106,26 +105,6 @@ def _walk_json(view, node: JNode, rel: str) -> Iterator[ValueText]:
             yield from _walk_json(view, x, rel)
     elif isinstance(node.value, str):
         yield ValueText(rel, view.line_of(node.start), node.value)
-
-
-def all_value_texts(tree: Tree, errors: list | None = None) -> Iterator[ValueText]:
-    for rel in tree_files(tree):
-        try:
-            yield from value_texts(tree, rel)
-        except TreeError as exc:
-            if errors is None:
-                raise
-            errors.append(exc)
-
-
-def placeholder_tokens(tree: Tree) -> Iterator[tuple[ValueText, str]]:
-    for vt in all_value_texts(tree):
-        for m in TOKEN_RE.finditer(vt.text):
-            yield vt, m.group()
-
-
-def unknown_tokens(tree: Tree) -> list[tuple[str, str]]:
-    return [(f"{vt.file}:{vt.line}", tok) for vt, tok in placeholder_tokens(tree) if tok not in TOKEN_IDS]
 
 
 def holds_kube_or_homeserver(tree: Tree) -> bool:

@@ -14,11 +14,9 @@ def needs_delegation(answers) -> bool:
 
 
 def documents(answers) -> dict[str, str]:
-    host = answers.domains["matrix"]
-    return {
-        "server": json.dumps({"m.server": f"{host}:443"}, indent=2) + "\n",
-        "client": json.dumps({"m.homeserver": {"base_url": f"https://{host}"}}, indent=2) + "\n",
-    }
+    from wizard.catalog import well_known_documents
+
+    return {name: json.dumps(doc, indent=2) + "\n" for name, doc in well_known_documents(answers.domains["matrix"]).items()}
 
 
 def paths(answers) -> dict[str, Path]:

@@ -1,14 +1,13 @@
 """The catalog: one record per secret and setting (wizard.catalog.records), and questions about them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from wizard.catalog import records as _R
 from wizard.catalog.model import (ADD, CONF_LINE, DOCUMENT, ISSUER, LINE_BREAKS, OLD_KEYS, SECRET, SECTION, SET,
                                   SETTING, TOKEN_RE, Component, Docs, Limits, Location, Record, Rotation, SecretRef,
                                   has_token)
 from wizard.catalog.records import (COMPONENTS, HOMESERVER_CONFIGS, INGRESSES, LI_INGRESSES, PLAIN_COPIES, RECORDS,
-                                    SELFSIGNED_DOC, SMTP_SECTION_KEYS, TURN_USERNAME_SOURCE, smtp_section)
+                                    SELFSIGNED_DOC, SMTP_SECTION_KEYS, TURN_USERNAME_SOURCE, smtp_section,
+                                    well_known_documents)
 
 RECORD_BY_ID: dict[str, Record] = {r.id: r for r in RECORDS}
 PLACEHOLDER_PREFIX = "placeholder."
@@ -53,10 +52,6 @@ def secrets() -> tuple[Record, ...]:
     return tuple(r for r in RECORDS if r.kind == SECRET)
 
 
-def settings() -> tuple[Record, ...]:
-    return tuple(r for r in RECORDS if r.kind == SETTING)
-
-
 def generated_ids() -> tuple[str, ...]:
     """The ids the wizard makes itself: generated in a form, or derived from generated ones."""
     return tuple(r.id for r in RECORDS if r.kind == SECRET and not r.provided)
@@ -96,49 +91,3 @@ def is_unset(cid: str, value: str) -> bool:
     from wizard import generate
 
     return r is not None and r.form is not None and generate.is_form_placeholder(r.form, value)
-
-
-def secret_key_ids() -> dict[tuple[str, str], str]:
-    """(Secret name, key) -> the id whose catalog location it is."""
-    from wizard.locate.resolve import Address
-
-    out = {}
-    for r in secrets():
-        for loc in r.locations:
-            addr = Address.parse(loc.address)
-            if addr.obj and addr.obj[0] == "Secret" and len(addr.steps) == 1 and addr.steps[0].fmt == "path":
-                segs = addr.steps[0].arg
-                if len(segs) == 2 and segs[0].arg in ("stringData", "data"):
-                    out[(addr.obj[1], str(segs[1].arg))] = r.id
-    return out
-
-
-# ---------------------------------------------------------------- names kept for modules not yet moved to records
-
-@dataclass(frozen=True)
-class _Legacy:
-    id: str
-    form: str | None
-    locations: tuple[str, ...]
-    tokens: tuple[str, ...]
-    provided: bool
-    distinct_from: str | None
-    what: str
-    block: bool
-
-
-def _legacy(r: Record) -> _Legacy:
-    return _Legacy(r.id, r.form if not r.derive else "htpasswd", tuple(loc.address for loc in r.locations), r.tokens,
-                   r.provided, r.distinct_from, r.what, r.block)
-
-
-SECRETS = tuple(_legacy(r) for r in secrets())
-SETTINGS = tuple(_legacy(r) for r in settings())
-SECRET_BY_ID = {s.id: s for s in SECRETS}
-SETTING_BY_ID = {s.id: s for s in SETTINGS}
-GENERATED_IDS = generated_ids()
-ROTATABLE_IDS = rotatable_ids()
-ALLOWLIST_ANNOTATION = _R.ALLOWLIST_KEY
-ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
-DISABLED_WHEN = {"push": ("main-instance/07-sygnal/",)}
-HOMESERVERS = (_R.MAIN_HS, _R.PLAIN_HS, _R.LI_HS, _R.LI_PLAIN_HS)

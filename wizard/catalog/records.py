@@ -401,3 +401,9 @@ COMPONENTS: tuple[Component, ...] = (
     Component("coturn", (f"{COTURN} › Secret/coturn-secrets", f"{COTURN} › ConfigMap/coturn-config")),
     Component("admin-li", (f"{ADMIN_LI} › Secret/synapse-admin-auth", INGRESS_LI_ADMIN)),
 )
+
+
+def well_known_documents(host: str) -> dict[str, dict]:
+    """/.well-known/matrix/{server,client}: the documents that delegate a server name to the Matrix host."""
+    return {"server": {"m.server": f"{host}:443"}, "client": {"m.homeserver": {"base_url": f"https://{host}"}}}
+

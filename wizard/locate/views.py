@@ -257,10 +257,6 @@ def escape_sql(fragment: str, what: str) -> str:
     return fragment.replace("'", "''")
 
 
-def escape_none(fragment: str, what: str) -> str:
-    return fragment
-
-
 # ---------------------------------------------------------------- decoders building maps
 
 def decode_yaml_double(parent: View, start: int, end: int) -> MappedView:

@@ -245,11 +245,6 @@ class TreeModel:
         """Every word appears in one file that does not parse."""
         return any(all(w in text for w in words) for text in self._broken_texts())
 
-    def namespaces(self) -> set[str]:
-        out = {o.namespace for o in self.objects if o.namespace}
-        out.update(o.name for o in self.objects if o.kind == "Namespace" and o.group == "")
-        return out
-
 
 def same_namespace(a: str, b: str) -> bool:
     """A manifest without a namespace goes to kubectl's current one: it matches any."""

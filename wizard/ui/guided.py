@@ -72,11 +72,6 @@ def rebase(path_text: str, old_dir: Path, new_dir: Path) -> str:
     return os.path.relpath((old_dir / p).resolve(), new_dir.resolve())
 
 
-def parse_domain(text: str) -> str:
-    """A typed domain name (lower case, no trailing dot), or ValueError with the reason."""
-    return parse_as(S.DOMAIN, text)
-
-
 def parse_email(text: str) -> str:
     return parse_as(S.EMAIL, text)
 
