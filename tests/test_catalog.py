@@ -154,3 +154,18 @@ def test_every_form_generates_from_the_csprng_and_differs_between_runs(form):
         elif form == "signing_key":
             assert re.fullmatch(r"ed25519 a_[A-Za-z0-9]{4} [A-Za-z0-9+/]{43}", v)
             assert generate.signing_key_problem(v, frozenset()) is None
+
+
+def test_the_readme_layout_names_every_module():
+    """README's layout section matches the tree: every module and subpackage of wizard/ is named there,
+    and nothing it names under wizard/ is missing."""
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):]
+    layout = layout[:layout.index("```", layout.index("```") + 3)]
+    named = set(re.findall(r"\b([a-z_]+(?:\.py|/))", layout))
+    actual = {p.name for p in PACKAGE.glob("*.py") if not p.name.startswith("__")}
+    actual |= {p.name + "/" for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert actual - named == set(), "modules missing from README's layout"
+    top = {n for n in named if n.endswith(".py") and not n.startswith(("test", "tree", "fork", "run"))}
+    nested = {p.name for p in PACKAGE.rglob("*.py")}
+    assert top - actual - nested == set(), "README's layout names modules that do not exist"

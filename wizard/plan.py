@@ -297,7 +297,9 @@ class Planner:
         if stored and self.store.verified.get(r.id) == _fingerprint(user, pw, stored):
             self._set_derived(r, stored, pw, user)
             return
-        for candidate in [stored, *sorted(tree_lines)]:
+        # a password drawn in this run matches no line written before: nothing to verify
+        fresh = pw_id in self.plan.generated
+        for candidate in [] if fresh else [stored, *sorted(tree_lines)]:
             if candidate and generate.htpasswd_verifies(candidate, user, pw):
                 self._set_derived(r, candidate, pw, user)
                 return
