@@ -49,6 +49,49 @@ def _warm() -> None:
             pass
 
 
+def _exercise() -> None:
+    """Run the commands once here, on a scratch copy of the bundled tree, so that every child starts with
+    what a first run fills lazily (compiled patterns, schema validators, Synapse's config classes). Their
+    output goes nowhere; the scratch folder is removed; no thread is left running (forking is safe)."""
+    import contextlib
+    import io
+    import shutil
+    import threading
+
+    import yaml
+
+    from wizard import app
+    from wizard.cli import main
+
+    scratch = Path(tempfile.mkdtemp(prefix="wizard-forkserver-warm-"))
+    saved = os.dup(1), os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        app.copy_templates(scratch / "deployment")
+        answers = scratch / "warm.yaml"
+        answers.write_text(yaml.safe_dump({"version": 1, "deployment": "deployment", "server_name": "warm.example.net",
+                                           "li": {"allowed_cidrs": ["192.0.2.0/24"]}}))
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            for args in (["--answers", str(answers), "--dry-run"], ["--answers", str(answers), "--yes", "--json"],
+                         ["--answers", str(answers), "--yes"], ["check", "--answers", str(answers)],
+                         ["rotate", "turn.shared_secret", "--answers", str(answers), "--yes", "--dry-run"]):
+                main(args)
+    except Exception:  # noqa: BLE001 - warming is an optimisation: a failure here only costs time
+        pass
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
+        shutil.rmtree(scratch, ignore_errors=True)
+    for t in threading.enumerate():
+        if t is not threading.main_thread():
+            t.join(timeout=10)
+
+
 def _child(req: dict) -> None:
     """In the forked child: become the requested `python -m wizard ...` run. Never returns."""
     rc = 70
@@ -93,6 +136,7 @@ def _child(req: dict) -> None:
 
 def serve() -> None:
     _warm()
+    _exercise()
     reply = sys.stdout
     for line in sys.stdin:
         req = json.loads(line)
@@ -100,7 +144,8 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             _child(req)
-        deadline = time.monotonic() + float(req.get("timeout") or 300)
+        started = time.monotonic()
+        deadline = started + float(req.get("timeout") or 300)
         timed_out = False
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -112,7 +157,8 @@ def serve() -> None:
                 timed_out = True
                 break
             time.sleep(0.002)
-        reply.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status), "timeout": timed_out}) + "\n")
+        reply.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status), "timeout": timed_out,
+                                "seconds": time.monotonic() - started}) + "\n")
         reply.flush()
 
 
@@ -156,6 +202,11 @@ class ForkServer:
                 if path:
                     os.unlink(path)
         cmd = [sys.executable, "-m", "wizard", *args]
+        log = os.environ.get("WIZARD_TEST_RUNLOG")
+        if log:  # where the suite's time goes: one line per run (seconds, test, command)
+            with open(log, "a") as f:
+                f.write(f"{reply.get('seconds', 0):.3f}\t{os.environ.get('PYTEST_CURRENT_TEST', '?')}\t"
+                        f"{' '.join(args[:3])}\n")
         if reply["timeout"]:
             raise subprocess.TimeoutExpired(cmd, timeout, stdout, stderr)
         return subprocess.CompletedProcess(cmd, reply["returncode"], stdout, stderr)

@@ -219,7 +219,7 @@ _PIECES = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(target=st.sampled_from(sorted(TARGETS)), value=st.lists(_PIECES, min_size=1, max_size=8).map("".join))
 def test_every_accepted_value_renders_as_meant(site, target, value):
     _judge(site, target, value)

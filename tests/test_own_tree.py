@@ -36,7 +36,7 @@ import treedrift
 from helpers import FULL_ANSWERS, TEMPLATES, digest, run_wizard, snapshot, write_answers
 from oracles import read_signing_key, synapse_config_check_inprocess
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("own-tree")]  # one worker builds the trees once
 
 SEEDS = treedrift.E2E_SEEDS
 A = FULL_ANSWERS

@@ -247,9 +247,18 @@ class _Tree:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.files: dict[str, _File] = {}
+        self._hosts: dict[tuple[int, bool], frozenset[str]] = {}  # by id: the objects live as long as the tree
         for rel, path in _walk_files(self.root):
             if rel.endswith(_MANIFEST_SUFFIXES):
                 self.files[rel] = _read(path, rel)
+
+    def host_names(self, obj: dict, *, bare: bool = True) -> set[str]:
+        """_host_names of one of this tree's objects, worked out once (the ordering asks per folder level)."""
+        key = (id(obj), bare)
+        got = self._hosts.get(key)
+        if got is None:
+            got = self._hosts[key] = frozenset(_host_names(obj, bare=bare))
+        return set(got)
 
     def objects(self) -> Iterator[tuple[str, dict]]:
         for rel, f in self.files.items():
@@ -619,10 +628,10 @@ def _restart_steps(tree: _Tree, changed: set[tuple[str, str]], servers_first: li
             if kind in _RUN_TO_COMPLETION:
                 later.append(_run_to_completion_note(kind, _name(o), reads & changed))
                 continue
-            connects = _host_names(o)
+            connects = tree.host_names(o)
             for ref in reads:
                 if ref in configs:
-                    connects |= _host_names(configs[ref])
+                    connects |= tree.host_names(configs[ref])
             targets.append(_Workload(kind, _name(o), _object_namespace(o, namespace), rel, _pod_labels(o),
                                      reads, connects, o))
         elif _is_tenant(o):
@@ -1040,7 +1049,7 @@ def _order_siblings(tree: _Tree, manifests: set[str], prefix: str, subs: list[st
                     p.add(("svc", name))
                 if kind in ("Secret", "ConfigMap"):
                     p.add((kind, _name(o)))
-                n |= {("svc", h) for h in _host_names(o, bare=False)}
+                n |= {("svc", h) for h in tree.host_names(o, bare=False)}
                 if kind in _WORKLOADS + _RUN_TO_COMPLETION:
                     n |= _pod_refs(o)
         provides[s], needs[s] = p, n
