@@ -238,3 +238,29 @@ def test_the_li_admin_password_bcrypt_can_take(configured, tmp_path, pw, ok):
     else:
         assert proc.returncode == 2 and "li.admin_password" in proc.stderr and "Traceback" not in proc.stderr
         assert snapshot(site) == before
+
+
+def test_check_answers_names_a_tree_value_differing_from_the_secrets_file(configured, tmp_path):
+    """Issue 10 (2): `check --answers` reports a tree whose value differs from the secrets file as an error
+    naming the id and every location that differs, never a value; exit 1."""
+    site = _copy(configured, tmp_path / "site")
+    stored = _store(site)["secrets"]["postgres.synapse_password"]
+    tampered = "Tampered0by0hand0" + "x" * 20
+    changed = []
+    for p in sorted((site / "deployment").rglob("*.yaml")):
+        text = p.read_text()
+        if stored in text:
+            p.write_text(text.replace(stored, tampered))
+            changed.append(p.relative_to(site / "deployment").as_posix())
+    assert len(changed) >= 2  # the whole group changed alike: equal to each other, not to the secrets file
+    proc = run_wizard("--deployment", str(site / "deployment"), "--answers", str(site / "prod.yaml"), "check")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if "secrets-file" in ln]
+    assert lines and all("error" in ln and "postgres.synapse_password" in ln for ln in lines), proc.stdout
+    named = " ".join(lines)
+    assert all(rel in named for rel in changed), (changed, lines)
+    out = proc.stdout + proc.stderr
+    assert stored not in out and tampered not in out
+    # the same tree without the answers file: nothing to compare with, no secrets-file finding
+    alone = run_wizard("--deployment", str(site / "deployment"), "check", cwd=tmp_path)
+    assert "secrets-file" not in alone.stdout
