@@ -8,8 +8,10 @@
 #    dpkg already reports every package installed (set WIZARD_FORCE_APT=1 to run it anyway).
 # 2. pip: `python -m pip install -e '.[test]'` into the active venv ($VIRTUAL_ENV), or into the
 #    python3 on PATH, or - when that python3 is "externally managed" (Debian's own) - into ./.venv.
-# 3. `python -m pytest -q "$@"`; the exit code is pytest's.  Exit code 5 (no tests collected)
-#    stays a failure.
+# 3. `python -m pytest -q -n auto --dist loadscope "$@"` (pytest-xdist: one worker per core, a module's
+#    tests on one worker so that its fixtures are built once; WIZARD_TEST_WORKERS=0 runs serially);
+#    the exit code is pytest's.  Exit code 5 (no tests collected) stays a failure.
+#    The in-process tier alone: scripts/test.sh -m "not e2e"
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -111,7 +113,7 @@ if [ "$TOOLS_INSTALLED" -eq 1 ]; then
 fi
 
 set +e
-"$PY" -m pytest -q "$@"
+"$PY" -m pytest -q -n "${WIZARD_TEST_WORKERS:-auto}" --dist loadscope "$@"
 rc=$?
 set -e
 

@@ -398,6 +398,7 @@ def _guided(monkeypatch, tmp_path, asker, **opts) -> tuple[int, str]:
     return code, ctx.out.getvalue()
 
 
+@pytest.mark.e2e
 def test_guided_asks_for_an_unknown_token_and_an_ambiguous_location(tmp_path, monkeypatch):
     own_tree(tmp_path / "deployment")
     asker = Scripted({"Server name": "acme-corp.net", "Check now": False, "Networks allowed": "203.0.113.0/24",
@@ -425,6 +426,7 @@ def test_guided_asks_for_an_unknown_token_and_an_ambiguous_location(tmp_path, mo
     assert "the tree already matches these answers" in out and "answers unchanged" in out
 
 
+@pytest.mark.e2e
 def test_guided_without_a_terminal_reports_what_is_left(tmp_path, monkeypatch):
     from wizard.ui.prompts import ConfiguredAsker
 

@@ -16,6 +16,8 @@ from helpers import FULL_ANSWERS, TEMPLATES, digest, run_wizard, snapshot, write
 from oracles import htpasswd_verify, kube_validate, read_signing_key, synapse_config_check_inprocess
 import treecheck as T
 
+pytestmark = pytest.mark.e2e  # whole trees configured through the CLI
+
 A = FULL_ANSWERS
 D = A["domains"]
 

@@ -5,7 +5,11 @@ import os
 import stat
 import subprocess
 
+import pytest
+
 from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers
+
+pytestmark = pytest.mark.e2e  # undo through the CLI
 
 
 def test_backup_and_undo_restore_tree_and_secrets(tmp_path):

@@ -8,6 +8,8 @@ import pytest
 
 from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers
 
+pytestmark = pytest.mark.e2e  # bad input through the CLI
+
 
 @pytest.fixture
 def site(tmp_path):

@@ -14,6 +14,8 @@ import json
 import treecheck as T
 from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers
 
+pytestmark = pytest.mark.e2e  # broken trees through the CLI
+
 SECRETS = "main-instance/01-synapse/secrets.yaml"
 
 

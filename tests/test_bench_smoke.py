@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # runs the benchmark script
+
 REPO = Path(__file__).resolve().parent.parent
 TOOLS = ("wizard_first", "wizard_reapply", "ruamel", "js_yaml")
 FIDELITY_KEYS = ("files_changed", "changed_lines", "unexplained_changed_lines", "comment_lines_lost",

@@ -18,6 +18,8 @@ import yaml
 
 from helpers import ROOT, run_wizard
 
+pytestmark = pytest.mark.e2e  # check through the CLI on configured trees
+
 TREE_RULES = ["duplicate-object", "schema", "service-reference", "object-reference", "synapse-replication-listener",
               "pdb-coverage", "empty-directory", "stray-domain"]
 LINE_FORMAT = re.compile(r"^[^\s:][^:]*:\d+: (error|warning|info) [a-z][a-z-]*: .+$")

@@ -310,6 +310,7 @@ def synapse_parser():
         unavailable("matrix-synapse is not installed (the test extra installs it)")
 
 
+@pytest.mark.e2e
 def test_synapse_accepts_the_configured_tree_judging_each_config_once(configured, monkeypatch, synapse_parser):
     from synapse.config.homeserver import HomeServerConfig
 
@@ -338,6 +339,7 @@ def _embedded_hs(site: Path) -> Path:
     return site / "deployment/main-instance/01-synapse/configmap.yaml"
 
 
+@pytest.mark.e2e
 def test_synapse_refusal_is_an_error_at_the_key_in_synapses_words(site, synapse_parser):
     p = _embedded_hs(site)
     text = p.read_text()
@@ -354,6 +356,7 @@ def test_synapse_refusal_is_an_error_at_the_key_in_synapses_words(site, synapse_
         assert value not in out
 
 
+@pytest.mark.e2e
 def test_secret_values_are_masked_in_synapses_words(site, synapse_parser):
     p = _embedded_hs(site)
     text = p.read_text()

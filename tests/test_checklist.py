@@ -79,6 +79,7 @@ def test_smtp_nobody_listening_is_open_fast():
     assert time.monotonic() - start < 30  # refused at once: never a retry loop (the bound is a hang's, not a speed target)
 
 
+@pytest.mark.e2e
 def test_smtp_server_that_never_greets_times_out():
     """A TCP listener that accepts and says nothing: the check gives up after its timeout."""
     with socket.socket() as s:
@@ -135,6 +136,7 @@ def test_cluster_refused(fake_path):
     assert not r.ok and "was refused" in r.detail
 
 
+@pytest.mark.e2e
 def test_cluster_that_hangs_is_abandoned_in_time(fake_path):
     # the fake starts a child of its own: the timeout must not wait for it either
     _fake_tool(fake_path, "kubectl", "sleep 30 &\nsleep 30\n")
@@ -149,6 +151,7 @@ def test_no_kubectl(fake_path, monkeypatch):
     assert CL.check_cluster(timeout=1) == CL.CheckResult(False, "kubectl is not on PATH")
 
 
+@pytest.mark.e2e
 def test_with_timeout_never_waits_for_a_stuck_check():
     start = time.monotonic()
     r = CL.with_timeout(lambda: time.sleep(20) or CL.CheckResult(True, "late"), 0.5)
@@ -196,6 +199,7 @@ def _states(statuses):
     return {s.item.id: (s.state, s.detail) for s in statuses}
 
 
+@pytest.mark.e2e
 def test_states_of_a_configured_tree(configured):
     answers, tree, store = configured
     states = _states(CL.checklist_status(answers, tree, store=store, run=False))
@@ -211,6 +215,7 @@ def test_states_of_a_configured_tree(configured):
     assert "tls.secret_created" not in states and "smtp.server" not in states  # not applicable
 
 
+@pytest.mark.e2e
 def test_broken_tree_opens_the_items_it_breaks(configured):
     answers, tree, store = configured
     redis = tree / "infrastructure/02-redis/redis-secret.yaml"
@@ -223,6 +228,7 @@ def test_broken_tree_opens_the_items_it_breaks(configured):
     assert states["domains.set"][0] == CL.DONE
 
 
+@pytest.mark.e2e
 def test_open_allowlist_in_the_tree_is_open_even_if_answers_say_otherwise(configured, tmp_path):
     answers, tree, store = configured
     for rel in ("li-instance/01-synapse-li/deployment.yaml", "li-instance/02-element-web-li/deployment.yaml",
@@ -246,6 +252,7 @@ def test_items_that_depend_on_answers(tmp_path):
     assert run["smtp.server"][0] == CL.OPEN and "no SMTP server" in run["smtp.server"][1]
 
 
+@pytest.mark.e2e
 def test_well_known_written_outside_the_tree_and_judged(tmp_path):
     from wizard import wellknown
 
@@ -311,11 +318,13 @@ def test_item_states_read_the_ids_findings_carry_not_their_text():
 
 # ---------------------------------------------------------------- `wizard checklist`
 
+@pytest.mark.e2e
 def test_cli_no_deployment(tmp_path):
     proc = run_wizard("checklist", "--deployment", str(tmp_path / "nothing"))
     assert proc.returncode == 2 and "no deployment at" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_cli_plain_and_json(configured, tmp_path, fake_path):
     answers, tree, _ = configured
     _fake_tool(fake_path, "kubectl", "echo '{\"serverVersion\": {\"gitVersion\": \"v1.30.0\"}}'\n")
@@ -338,6 +347,7 @@ def test_cli_plain_and_json(configured, tmp_path, fake_path):
     assert plain.stdout.strip().splitlines()[-1].endswith("open")
 
 
+@pytest.mark.e2e
 def test_cli_default_answers_file_and_unknown_confirmation(tmp_path):
     write_answers(tmp_path / "wizard-answers.yaml", dict(FULL_ANSWERS, checklist={"firewal.ports": True}))
     run_wizard("--answers", str(tmp_path / "wizard-answers.yaml"), check=True)
@@ -346,6 +356,7 @@ def test_cli_default_answers_file_and_unknown_confirmation(tmp_path):
     assert "note: checklist: firewal.ports in the answers file is not a checklist item" in proc.stdout
 
 
+@pytest.mark.e2e
 def test_cli_without_answers_reads_the_tree(tmp_path):
     run_wizard("init", str(tmp_path / "deployment"), check=True)
     proc = run_wizard("checklist", "--deployment", str(tmp_path / "deployment"), "--json", "--no-checks")
@@ -383,6 +394,7 @@ def test_configured_asker_uses_values_and_names_what_is_missing():
 
 # ---------------------------------------------------------------- layering and speed
 
+@pytest.mark.e2e
 def test_help_and_cli_import_neither_rich_nor_questionary():
     code = ("import sys, wizard.cli, wizard.checklist; wizard.cli.build_parser();"
             "print(sorted(m for m in ('rich', 'questionary', 'prompt_toolkit') if m in sys.modules))")

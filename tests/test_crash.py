@@ -15,6 +15,8 @@ import yaml
 import treecheck as T
 from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers
 
+pytestmark = pytest.mark.e2e  # each case kills a wizard process at a crash point
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -18,6 +18,8 @@ from helpers import FULL_ANSWERS, edit_secrets, run_wizard, write_answers
 from wizard.errors import CannotCarry, WizardError
 from wizard.locate.resolve import Address, Tree, resolve
 
+pytestmark = pytest.mark.e2e  # values judged by a real PostgreSQL, bash and the CLI
+
 _PIECES = st.one_of(
     st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
     st.sampled_from(['"', "'", "\\", "#", ": ", " #", "${X}", "$(id)", "`", "\n", "é", "€", "😀", " ", "\t", "%",

@@ -11,6 +11,8 @@ import yaml
 
 from helpers import FULL_ANSWERS, run_wizard, snapshot, write_answers, write_secrets
 
+pytestmark = pytest.mark.e2e  # every command run as the operator runs it
+
 
 @pytest.fixture
 def site(tmp_path):

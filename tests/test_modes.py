@@ -11,6 +11,8 @@ import treecheck as T
 from helpers import FULL_ANSWERS, digest, run_wizard, write_answers
 from oracles import kube_validate, synapse_config_check_inprocess
 
+pytestmark = pytest.mark.e2e  # the CLI through every mode
+
 INGRESSES = [("main-instance/03-haproxy/deployment.yaml", "matrix-client"),
              ("main-instance/03-haproxy/deployment.yaml", "matrix-federation"),
              ("main-instance/02-element-web/deployment.yaml", "element-web"),

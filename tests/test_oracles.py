@@ -12,6 +12,8 @@ import yaml
 
 import oracles
 
+pytestmark = pytest.mark.e2e  # the real tools: Synapse, htpasswd, envsubst, kubernetes-validate, PostgreSQL, coturn
+
 # --------------------------------------------------------------------------------------
 # Synapse's config parser
 # --------------------------------------------------------------------------------------

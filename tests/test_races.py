@@ -21,6 +21,8 @@ from wizard.answers import load_answers
 from wizard.errors import WizardError
 from wizard.store import load_store
 
+pytestmark = pytest.mark.e2e  # concurrent wizard processes
+
 ROTATED = ("synapse.signing_key", "turn.shared_secret")
 
 

@@ -11,6 +11,8 @@ import treecheck as T
 from helpers import FULL_ANSWERS, edit_secrets, run_wizard, snapshot, write_answers
 from oracles import read_signing_key, synapse_config_check_inprocess, synapse_turn_credentials
 
+pytestmark = pytest.mark.e2e  # rotations through the CLI
+
 TURN_LOCATIONS = {"main-instance/01-synapse/secrets.yaml", "main-instance/06-coturn/deployment.yaml",
                   "config/synapse/homeserver.yaml"}
 

@@ -249,6 +249,7 @@ def _db_steps(bench, role: str, cwd: Path, answers: Path | None = None) -> list[
 
 # ------------------------------------------------------------------------------ the database step
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("where", ["parent", "elsewhere"])
 def test_printed_steps_set_the_password_on_the_primary(bench, postgres, where):
     old, new = "Old-pass-123", HOSTILE
@@ -295,6 +296,7 @@ def test_printed_steps_set_the_password_on_the_primary(bench, postgres, where):
         assert all(fragment not in x for x in everything)
 
 
+@pytest.mark.e2e
 def test_failing_inner_command_fails_the_step_and_changes_nothing(bench, postgres):
     old = "Old-pass-456"
     role = _role(postgres, old, quote=False)
@@ -309,6 +311,7 @@ def test_failing_inner_command_fails_the_step_and_changes_nothing(bench, postgre
     assert _logs_in(postgres, role, old) and not _logs_in(postgres, role, "New-pass-789")
 
 
+@pytest.mark.e2e
 def test_unknown_secret_id_and_missing_primary_fail_too(bench, postgres):
     old = "Old-pass-000"
     role = _role(postgres, old, quote=False)
@@ -339,6 +342,7 @@ def test_alter_role_sql_quotes_and_refuses():
         alter_role_sql("", "x")
 
 
+@pytest.mark.e2e
 def test_alter_role_sql_is_exact_in_real_postgres_whatever_the_string_setting(postgres):
     from psycopg2 import sql
 
@@ -492,6 +496,7 @@ def test_servers_are_derived_generically_and_can_be_forced(tmp_path):
     ]
 
 
+@pytest.mark.e2e
 def test_paths_are_quoted_and_run(tmp_path, bench):
     odd = bench.root / "my ops" / "-dash"
     shutil.copytree(TEMPLATES, odd / "deployment")
@@ -536,6 +541,7 @@ def _commands(steps) -> list[str]:
     return [s.text for s in steps if s.kind == COMMAND]
 
 
+@pytest.mark.e2e
 def test_deploy_script_runs_from_where_it_expects(tmp_path, bench):
     tree = bench.tree
     (tree / "scripts").mkdir()
@@ -572,6 +578,7 @@ def test_blocking_lines_give_the_manual_order(tmp_path):
     assert not any("bash" in c for c in cmds)
 
 
+@pytest.mark.e2e
 def test_manual_order_on_the_templates(tmp_path, bench):
     tree = bench.tree
     steps = deploy_steps(tree, cwd=bench.root, blocking_lines=[])

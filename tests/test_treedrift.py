@@ -15,6 +15,8 @@ import treedrift
 from helpers import TEMPLATES, snapshot
 from oracles import DuplicateKeyError, ToolError, synapse_config_check_inprocess, yaml_load_all_strict
 
+pytestmark = pytest.mark.e2e  # whole drifted trees, built and parsed
+
 # The operations of the brief (1-11), each of which must occur at least twice over the e2e seeds.
 REQUIRED_OPS = ("rename-labels", "rename-unrelated", "move-file", "split-file", "merge-files", "remove-component",
                 "add-component", "known-token-elsewhere", "li-mounts-main", "remove-plain-copy", "break-file",

@@ -35,7 +35,7 @@ SRC = Path(__file__).resolve().parent.parent / "templates" / "deployment"
 SEEDS = (7, 20240611)
 BOM = b"\xef\xbb\xbf"
 
-pytestmark = pytest.mark.skipif(not SRC.is_dir(), reason="templates/deployment missing")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not SRC.is_dir(), reason="templates/deployment missing")]  # whole generated trees, rendered and parsed
 
 
 # ----------------------------------------------------------------------------------------
