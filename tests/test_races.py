@@ -53,8 +53,8 @@ def _run(kind: str, answers_path, out: dict, key, start: threading.Barrier, dela
         out[key] = ("refused", exc.exit_code, str(exc))
 
 
-# 20 seeded races in the suite (WIZARD_RACE_SEEDS=N runs N; 200 passed when the lost update was fixed)
-@pytest.mark.parametrize("seed", range(int(os.environ.get("WIZARD_RACE_SEEDS", "20"))))
+# 50 seeded races in the suite (issue 10 asks for at least 50) (WIZARD_RACE_SEEDS=N runs N; 200 passed when the lost update was fixed)
+@pytest.mark.parametrize("seed", range(int(os.environ.get("WIZARD_RACE_SEEDS", "50"))))
 def test_no_update_is_lost(configured, tmp_path, seed):
     rng = random.Random(seed)
     site = tmp_path / "site"
