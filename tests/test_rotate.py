@@ -186,3 +186,24 @@ def test_rotate_without_secrets_file_or_tree(tmp_path):
     run_wizard("init", str(tmp_path / "deployment"), check=True)
     proc = run_wizard("rotate", "redis.password", "--answers", str(answers))
     assert proc.returncode == 2 and "no secrets file" in proc.stderr
+
+
+def test_a_secret_whose_place_is_left_over_is_not_called_rotated(site):
+    """The only file holding grafana.admin_password stops parsing: its new value cannot be placed whole, so it is
+    written nowhere — the run says "not rotated", keeps the stored value and exits 1; the other id rotates."""
+    tmp, answers = site
+    values = tmp / "deployment" / "values" / "prometheus-stack-values.yaml"
+    values.write_text(values.read_text() + "grafana:\n  enabled: false\n")
+    before = _secrets(tmp)["secrets"]
+    proc = run_wizard("rotate", "grafana.admin_password", "redis.password", "--answers", str(answers), "--yes")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "rotated: redis.password" in proc.stdout
+    assert "not rotated: grafana.admin_password" in proc.stdout
+    assert "values/prometheus-stack-values.yaml:" in proc.stdout and "duplicate key" in proc.stdout
+    after = _secrets(tmp)["secrets"]
+    assert after["grafana.admin_password"] == before["grafana.admin_password"]
+    assert after["redis.password"] != before["redis.password"]
+    as_json = json.loads(run_wizard("rotate", "grafana.admin_password", "--answers", str(answers), "--yes",
+                                    "--json").stdout)
+    assert as_json["rotated"] == [] and as_json["held_back"] == ["grafana.admin_password"]
+    assert as_json["exit_code"] == 1 and "grafana.admin_password" not in as_json["locations"]

@@ -267,6 +267,7 @@ class RotateResult:
     finished: list[str]
     locations: dict[str, list[str]]
     steps: list  # wizard.steps.Step, in the order they must run
+    held_back: list[str] = field(default_factory=list)  # chosen, but a location is left over: nothing changed
 
 
 def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, include_rsa: bool = False,
@@ -283,6 +284,7 @@ def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, i
     chosen: list[str] = []
     fresh: list[str] = []
     finishing: list[str] = []
+    before: dict[str, str] = {}
 
     def decide(tree_root, store):
         if not store.exists:
@@ -296,14 +298,18 @@ def rotate(answers, ids, *, all_: bool = False, include_signing: bool = False, i
                               hint="run wizard check, settle the values, then rotate")
         finishing[:] = [i for i in chosen if i in store.rotating or i in explained]
         fresh[:] = [i for i in chosen if i not in finishing]
+        before.update(store.values)
         return tuple(fresh)
 
     result = apply(answers, dry_run=dry_run, revoke=revoke, confirm=confirm, decide=decide,
                    confirm_question="Rotate these secrets?", always_confirm=True)
-    locations = R.rotation_locations(chosen, result.plan.where)
-    steps = R.rotation_steps(deployment, chosen, locations, result.plan.changed_files, answers=answers,
+    # a new value whose group cannot be placed whole is written nowhere (never split): not rotated
+    held = [i for i in fresh if result.plan.store.values.get(i) == before.get(i)]
+    done = [i for i in chosen if i not in held]
+    locations = R.rotation_locations(done, result.plan.where)
+    steps = R.rotation_steps(deployment, done, locations, result.plan.changed_files, answers=answers,
                              kube_files=result.plan.kube_files)
-    return RotateResult(result, fresh, finishing, locations, steps)
+    return RotateResult(result, [i for i in fresh if i not in held], finishing, locations, steps, held)
 
 
 def deploy_steps(answers, result: ApplyResult | None = None) -> list:

@@ -558,7 +558,8 @@ def cmd_rotate(ctx: Ctx) -> int:
     if ctx.json:
         plan = r.result.plan
         ctx.emit_json({"ok": not plan.leftovers, "exit_code": exit_code(r.result), "dry_run": dry,
-                       "rotated": r.rotated, "finished": r.finished, "locations": r.locations,
+                       "rotated": r.rotated, "finished": r.finished, "held_back": r.held_back,
+                       "locations": r.locations,
                        "leftovers": [p.to_json() for p in plan.leftovers], "notes": [p.to_json() for p in plan.notes],
                        "next_steps": to_json(r.steps)})
         return exit_code(r.result)
@@ -573,6 +574,10 @@ def cmd_rotate(ctx: Ctx) -> int:
         ctx.say(f"{verb}: {', '.join(r.rotated)}")
     if r.finished:
         ctx.say(f"{'would finish' if dry else 'finished'} an interrupted rotation of: {', '.join(r.finished)}")
+    if r.held_back:
+        ctx.say(f"{'would not rotate' if dry else 'not rotated'}: {', '.join(r.held_back)} (a place of "
+                f"{'it' if len(r.held_back) == 1 else 'each'} is left over, listed above; its value stays as it "
+                "was everywhere: fix that and re-run)")
     for cid, locs in r.locations.items():
         ctx.say(f"  {cid}:")
         for loc in locs:
