@@ -52,3 +52,21 @@ def test_bench_quick_run_writes_its_json(tmp_path):
     assert result["help"]["time_s"] > 0
     assert {"wizard_zero_unexplained_lines", "wizard_zero_comments_lost", "help_le_0_3s",
             "reapply_faster_than_ruamel_bundled"} <= set(result["checks"])
+
+
+def test_own_tree_figures_for_two_seeds(tmp_path):
+    """bench/own_tree.py on two drifted trees: one table row each and the totals; the leftovers it counts are the
+    generator's expected ones, and every catalog location is either at its place or discovered."""
+    out = tmp_path / "own.md"
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "own_tree.py"), "--seeds", "4,7", "--out", str(out)],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-2000:]
+    assert out.read_text() == r.stdout
+    rows = [ln.split("|")[1:-1] for ln in r.stdout.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
+    assert [c.strip() for c in (row[0] for row in rows)] == ["4", "7"]
+    for row in rows:
+        catalog, discovered = int(row[1]), int(row[2].split()[0])
+        left, expected = row[4].split()
+        assert catalog > 0 and discovered > 0
+        assert left == expected.strip("()")
+    assert "Discovered, by how:" in r.stdout and "mounted key" in r.stdout
