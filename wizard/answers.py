@@ -353,7 +353,7 @@ def resolve(data: dict, *, path: Path | None, base_dir: Path, env: dict | None =
 
     _unknown(data, None, "", problems, skipped)
     version = S.KEYS[S.VERSION_KEY]
-    given = _lookup(data, version.key)
+    given = lookup(data, version.key)
     if given is not None and (isinstance(given, bool) or given not in version.choices):
         # another schema version: its keys mean something else, so nothing more is judged
         return {}, [AnswersError(f"unsupported {version.what} {given!r} (expected "
@@ -366,7 +366,7 @@ def resolve(data: dict, *, path: Path | None, base_dir: Path, env: dict | None =
         if k.key == S.DEPLOYMENT_KEY and deployment_override is not None:  # --deployment wins over the file
             ctx.values[k.key] = Path(deployment_override)
             continue
-        raw = _lookup(data, k.key)
+        raw = lookup(data, k.key)
         if raw == "" and k.type != S.CIDRS:
             raw = None
         depends = [k.when.key] + ([k.when.differs_from] if k.when.differs_from else []) if k.when else []
@@ -419,11 +419,12 @@ def _copy(value):
     return value
 
 
-def _lookup(data, dotted: str):
+def lookup(data, dotted: str, default=None):
+    """The value at a dotted key of an answers mapping, or `default` where a part is missing or null."""
     node = data
     for part in dotted.split("."):
         if not isinstance(node, dict) or node.get(part) is None:
-            return None
+            return default
         node = node[part]
     return node
 
@@ -698,7 +699,7 @@ def _answers(values: dict, data: dict, path: Path | None, base_dir: Path) -> Ans
 
 def _raw_text(k: S.Key, data: dict, values: dict) -> str | None:
     """A key's value as written (a reference, a path), while the key is given and on."""
-    raw = _lookup(data, k.key)
+    raw = lookup(data, k.key)
     return None if raw is None or values.get(k.key) is None else str(raw)
 
 

@@ -141,8 +141,9 @@ def _store_warnings(store) -> list[str]:
 
 
 @contextmanager
-def _writing():
-    """Ctrl-C while writing: finish the write first (nothing is left half-done), then stop."""
+def defer_interrupt():
+    """Ctrl-C while writing: finish the write first (nothing is left half-done), then stop. Yields the list of
+    signals received meanwhile."""
     got: list[int] = []
     try:
         old = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
@@ -210,7 +211,7 @@ def apply(answers, *, dry_run: bool = False, rotate=(), revoke: bool = False, co
                               f"{deployment}", hint="fix the deployment path")
         plan = make(store)
         _confirm_plan(plan, confirm, confirm_question, always_confirm)
-        with _writing() as interrupted:
+        with defer_interrupt() as interrupted:
             if create:
                 copy_templates(deployment)
             written = write_plan(plan, deployment)
@@ -251,7 +252,7 @@ def commit(prepared: Prepared) -> ApplyResult:
                               hint="re-run")
         if not prepared.create:
             remove_leftover_temps(deployment)
-        with _writing() as interrupted:
+        with defer_interrupt() as interrupted:
             if prepared.create:
                 copy_templates(deployment)
             written = write_plan(prepared.plan, deployment)
@@ -347,7 +348,7 @@ def undo(deployment: Path, *, dry_run: bool = False, force: bool = False,
             lines = [label for label, _, _ in up.restores] + [f"{label} (removed)" for label, _ in up.removes]
             if not confirm(f"Restore the state before the run of {up.time}?", lines):
                 raise Declined("declined: nothing was restored")
-        with _writing():
+        with defer_interrupt():
             restored = apply_undo(deployment, up)
     return UndoResult(up, restored, False)
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from wizard.answers import Resolved, answers_from_dict, check_value, derive, parse_as, resolve, text_value
+from wizard.answers import (Resolved, answers_from_dict, check_value, derive, lookup, parse_as, resolve,
+                            text_value)
 from wizard.catalog import answers as S
 from wizard.errors import AnswersError, WizardError
 from wizard.ui.prompts import CONFIRM, SELECT, TEXT, ConfiguredAsker, Question, TerminalAsker
@@ -28,17 +28,6 @@ from wizard.ui.prompts import CONFIRM, SELECT, TEXT, ConfiguredAsker, Question, 
 # Options a check can take, asked before it runs: parameter -> (the yes/no question, the value's question).
 CHECK_OPTIONS = {"send_to": ("Also send a test mail?", "Send it to:")}
 NOT_CHECKED = "  not checked: run `wizard checklist` later"
-
-
-# ---------------------------------------------------------------- dotted access to an answers mapping
-
-def get(data: dict, dotted: str, default=None):
-    node = data
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or node.get(part) is None:
-            return default
-        node = node[part]
-    return node
 
 
 def put(data: dict, dotted: str, value) -> None:
@@ -176,7 +165,7 @@ class Guided:
         """Paths of the pre-fill made relative to this answers file's folder; with --from, what belongs to
         that other file (its secrets file) is left out."""
         for k in S.leaves():
-            value = get(self.prefill, k.key)
+            value = lookup(self.prefill, k.key)
             if other_file and k.belongs_to_file:
                 put(self.prefill, k.key, None)
             elif isinstance(value, str) and k.type in (S.PATH, S.FILE):
@@ -254,7 +243,7 @@ class Guided:
     def proposal(self, k: S.Key, values: Resolved):
         """The answer offered: the pre-filled one, else the suggestion, else the key's default (none for a
         key whose empty answer must be typed as a word)."""
-        pre = get(self.prefill, k.key)
+        pre = lookup(self.prefill, k.key)
         if pre is not None:
             return pre
         suggest = k.ask.suggest
@@ -281,7 +270,7 @@ class Guided:
 
     def opt_in(self, k: S.Key) -> bool:
         a = k.ask
-        pre = get(self.prefill, k.key) is not None
+        pre = lookup(self.prefill, k.key) is not None
         want = self.ask(Question(f"flow.{k.key}", self.template(a.confirm, k), CONFIRM,
                                  help=self.template(a.confirm_help, k)), pre or not self.prefill)
         if not want and a.declined:
@@ -296,9 +285,9 @@ class Guided:
         members = [c for c in S.children(section.key) if c.ask is not None]
         proposed = {}
         for c in members:
-            pre = get(self.prefill, c.key)
+            pre = lookup(self.prefill, c.key)
             sources = c.default.sources if isinstance(c.default, S.Derived) else ()
-            unchanged = all(get(self.prefill, s) == get(self.data, s) for s in sources)
+            unchanged = all(lookup(self.prefill, s) == lookup(self.data, s) for s in sources)
             proposed[c.key] = pre if pre is not None and unchanged else values.get(c.key)
         table = Table(show_header=False, box=None, padding=(0, 2))
         for c in members:
@@ -395,7 +384,7 @@ class Guided:
 
         answers = self.partial_answers()
         flags = S.of_type(S.FLAGS)
-        pre = get(self.prefill, flags.key) or {}
+        pre = lookup(self.prefill, flags.key) or {}
         for item in section.items:
             if item.kind != MANUAL or not item.when(answers):
                 self.confirmed.pop(item.id, None)
@@ -521,7 +510,7 @@ class Guided:
                   f"Generated secrets are in {secrets_rel} (mode 0600): never commit it, back it up.\n"
                   f"Re-apply without questions: wizard --answers {self.answers_path.name}")
         result = None
-        with _interrupt_after() as interrupted:
+        with app.defer_interrupt() as interrupted:
             if changes:
                 result = app.commit(prepared)  # exactly the plan shown, or nothing (exit 2) if anything moved
                 if result.written is not None:
@@ -644,7 +633,7 @@ class Guided:
                 return ", ".join(value), "green"
             return "OPEN (reachable from any address)", "bold red"
         if k.secret or k.type == S.FILE:
-            raw = get(a.raw, k.key)
+            raw = lookup(a.raw, k.key)
             if raw is not None:
                 return str(raw), ""
             own = [r for r in secrets() if r.answers_key == k.key and not r.provided]
@@ -707,7 +696,7 @@ class Guided:
         for r in secrets():  # the secrets the operator may give but the wizard made: how to read them
             if not r.answers_key or r.provided or not r.generated:
                 continue
-            given = get(answers.raw, r.answers_key)
+            given = lookup(answers.raw, r.answers_key)
             if given:
                 s.say(f"  {r.what}: from {given}")
             else:
@@ -761,21 +750,6 @@ def _short(path) -> str:
 @contextmanager
 def _nothing():
     yield
-
-
-@contextmanager
-def _interrupt_after():
-    """Ctrl-C while writing: finish the write first (the tree is never left half-configured)."""
-    got: list[int] = []
-    try:
-        old = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
-    except ValueError:  # not the main thread
-        yield got
-        return
-    try:
-        yield got
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 # ---------------------------------------------------------------- entry point
