@@ -4,11 +4,11 @@
 
 For each seeded tree (renamed, moved, split and merged objects, components removed and added, new tokens,
 the LI pod mounting main's key, broken files, a planted ambiguity) it applies the answers the generator
-wrote (its `placeholders:`) to a fresh copy, in this process, and counts:
+wrote (its `placeholders:`) to it, plans the run in this process (nothing is written) and counts:
 
 - catalog: catalog locations found at the catalog's own file and object (rank 1);
 - discovered: catalog locations found elsewhere (a similar name, the only object with the key, the mounted
-  signing key, the Secret a pod loads) — the apply report's "found elsewhere" list;
+  signing key, the Secret a pod loads): exactly the run's "found elsewhere" list;
 - tokens: token occurrences written by their token (outside any catalog location);
 - left: leftovers of the run (exit 1 while there are any), and the generator's expected count;
 - notes: notes of the run.
@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 import treedrift  # noqa: E402  (tests/: the generator the acceptance test uses)
 from helpers import FULL_ANSWERS  # noqa: E402
 
-from wizard import app  # noqa: E402
+from wizard import generate  # noqa: E402
 from wizard.answers import answers_from_dict  # noqa: E402
 from wizard.locate.resolve import Tree  # noqa: E402
 from wizard.store import load_store  # noqa: E402
-from wizard.survey import Survey  # noqa: E402
+from wizard.plan import Planner  # noqa: E402
 
 
 def _seeds(text: str) -> list[int]:
@@ -67,8 +67,15 @@ def figures(seed: int, work: Path) -> dict:
     if report["placeholders"]:
         data["placeholders"] = report["placeholders"]
     answers = answers_from_dict(data, path=site / "prod.yaml", base_dir=site, env=dict(report["env"]))
-    survey = Survey(Tree(site / "deployment"), answers, load_store(None)).run()  # what the planner surveys
-    plan = app.apply(answers).plan
+    gen = generate.Generators()
+    try:  # the planner's own survey: the locations of what this run configures
+        planner = Planner(Tree(site / "deployment"), answers, load_store(None), gen=gen, now_ms=0,
+                          denylist=generate.load_denylist())
+        plan = planner.run()
+    finally:
+        gen.close()
+    survey = planner.survey
+    assert len(plan.found) == sum(1 for places in survey.places.values() for p in places if p.how)
     catalog = discovered = 0
     hows: Counter = Counter()
     for places in survey.places.values():
