@@ -141,10 +141,12 @@ def test_text_output_is_one_line_per_finding(configured):
 def test_terminal_colour_and_no_color(configured):
     args = ("check", "--answers", str(configured / "answers.example.yaml"), "--deployment",
             str(configured / "deployment"))
-    coloured = run_wizard(*args, env={"NO_COLOR": "", "FORCE_COLOR": "1"})
+    coloured = run_wizard(*args, env={"NO_COLOR": "", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
     assert "\x1b[" in coloured.stdout and "info (" in coloured.stdout
-    plain = run_wizard(*args, env={"NO_COLOR": "1", "FORCE_COLOR": "1"})
+    plain = run_wizard(*args, env={"NO_COLOR": "1", "FORCE_COLOR": "1", "TERM": "xterm-256color"})
     assert "\x1b[" not in plain.stdout
+    dumb = run_wizard(*args, env={"NO_COLOR": "", "FORCE_COLOR": "1", "TERM": "dumb"})  # a terminal without escapes
+    assert "\x1b[" not in dumb.stdout and dumb.stdout.splitlines()[-1] == plain.stdout.splitlines()[-1]
 
 
 # ------------------------------------------------------------------ one test per bug class
