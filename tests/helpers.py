@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates" / "deployment"
 
 
+def terminal_env(env: dict | None = None) -> dict:
+    """The environment of the wizard in a pseudo-terminal: plain output, a fixed 160x50 xterm, no
+    cursor-position queries (prompt_toolkit), then `env`."""
+    full = dict(os.environ)
+    full.pop("FORCE_COLOR", None)
+    full.update({"NO_COLOR": "1", "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "COLUMNS": "160", "LINES": "50"})
+    full.update(env or {})
+    return full
+
+
 def run_wizard(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False,
                input: str | None = None, point: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m wizard ARGS` in a child process: its exit code, stdout and stderr.

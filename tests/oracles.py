@@ -130,8 +130,8 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
         )
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys."""
+class NoDuplicateKeys:
+    """Mixin for a PyYAML loader (pure Python or libyaml): a duplicate mapping key is a DuplicateKeyError."""
 
     def construct_mapping(self, node, deep=False):  # type: ignore[override]
         if isinstance(node, yaml.MappingNode):
@@ -149,6 +149,10 @@ class _StrictLoader(yaml.SafeLoader):
                     raise DuplicateKeyError(key, seen[key], key_node.start_mark)
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
+
+
+class _StrictLoader(NoDuplicateKeys, yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys."""
 
 
 def _construct_value(loader: yaml.Loader, node: yaml.Node) -> str:

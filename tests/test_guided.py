@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import FULL_ANSWERS, digest, run_wizard, snapshot, write_answers
+from helpers import FULL_ANSWERS, digest, run_wizard, snapshot, terminal_env, write_answers
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = pytest.mark.e2e  # every test here runs the CLI: in a terminal, or as a subprocess
@@ -25,12 +25,7 @@ class Terminal:
     """`python -m wizard ARGS` in a pseudo-terminal; `answer(prompt, keys)` waits for the prompt and types."""
 
     def __init__(self, cwd: Path, *args: str, env: dict | None = None):
-        full_env = dict(os.environ)
-        full_env.pop("FORCE_COLOR", None)
-        full_env.update({"NO_COLOR": "1", "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "COLUMNS": "160",
-                         "LINES": "50"})
-        full_env.update(env or {})
-        self.child = pexpect.spawn(sys.executable, ["-m", "wizard", *args], cwd=str(cwd), env=full_env,
+        self.child = pexpect.spawn(sys.executable, ["-m", "wizard", *args], cwd=str(cwd), env=terminal_env(env),
                                    encoding="utf-8", codec_errors="replace", dimensions=(50, 160),
                                    timeout=PROMPT_TIMEOUT)
         self.transcript: list[str] = []

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import FULL_ANSWERS, ROOT, TEMPLATES, run_wizard, snapshot, write_answers
+from helpers import FULL_ANSWERS, ROOT, TEMPLATES, run_wizard, snapshot, terminal_env, write_answers
 
 e2e = pytest.mark.e2e
 PROC_TIMEOUT = 60  # a run that hangs (a FIFO, an alias bomb) fails the test when this runs out
@@ -169,12 +169,7 @@ class Terminal:
     def __init__(self, cwd: Path, *args: str, env: dict | None = None):
         pexpect = pytest.importorskip("pexpect")
         self.pexpect = pexpect
-        full = dict(os.environ)
-        full.pop("FORCE_COLOR", None)
-        full.update({"NO_COLOR": "1", "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "COLUMNS": "160",
-                     "LINES": "50"})
-        full.update(env or {})
-        self.child = pexpect.spawn(sys.executable, ["-m", "wizard", *args], cwd=str(cwd), env=full,
+        self.child = pexpect.spawn(sys.executable, ["-m", "wizard", *args], cwd=str(cwd), env=terminal_env(env),
                                    encoding="utf-8", codec_errors="replace", dimensions=(50, 160),
                                    timeout=PROC_TIMEOUT)
         self.seen: list[str] = []

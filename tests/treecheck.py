@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from oracles import NoDuplicateKeys
+
 TOKEN_RE = re.compile(r"CHANGE_TO_[A-Z0-9_]+|CHANGE_?ME[A-Z0-9_]*")
 COMMENT_RE = re.compile(r"^\s*(#|--|//|;)")
 
@@ -627,26 +629,8 @@ def tokens_in_values(tree: Path, skip=()) -> list[tuple[str, str]]:
     return [(v.file, m.group()) for v in walk_manifest_values(tree, skip) for m in TOKEN_RE.finditer(v.text)]
 
 
-class _FastStrictLoader(_FAST):
+class _FastStrictLoader(NoDuplicateKeys, _FAST):
     """libyaml's parser, PyYAML's safe types, and a duplicate key is an error (oracles.DuplicateKeyError)."""
-
-    def construct_mapping(self, node, deep=False):  # as oracles._StrictLoader, over libyaml
-        from oracles import DuplicateKeyError
-
-        if isinstance(node, yaml.MappingNode):
-            seen: dict = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    hash(key)
-                except TypeError:
-                    continue
-                if key in seen:
-                    raise DuplicateKeyError(key, seen[key], key_node.start_mark)
-                seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
 
 
 _FastStrictLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: str(node.value))
